@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "common/json/omit_empty.h"
 
 namespace vkhost::podstatus {
 namespace {
@@ -377,29 +378,6 @@ void KeepTerminalPhase(const json& pod, json& status) {
   }
 }
 
-// Recursively drops values that serialize as "absent" under Go's omitempty,
-// so our JSON and the API server's echo of it compare equal.
-json Canonical(const json& value) {
-  if (value.is_object()) {
-    json out = json::object();
-    for (auto it = value.begin(); it != value.end(); ++it) {
-      json v = Canonical(it.value());
-      bool empty = v.is_null() || (v.is_string() && v.get<std::string>().empty()) ||
-                   (v.is_boolean() && !v.get<bool>()) ||
-                   (v.is_number() && v == 0) || (v.is_object() && v.empty()) ||
-                   (v.is_array() && v.empty());
-      if (!empty) out[it.key()] = v;
-    }
-    return out;
-  }
-  if (value.is_array()) {
-    json out = json::array();
-    for (const auto& v : value) out.push_back(Canonical(v));
-    return out;
-  }
-  return value;
-}
-
 }  // namespace
 
 std::string FormatKubeTime(absl::Time t) {
@@ -531,7 +509,7 @@ bool Differs(const json& current, const json& next) {
   for (const char* field : kWrittenFields) {
     json a = current.is_object() && current.contains(field) ? current[field] : json();
     json b = next.is_object() && next.contains(field) ? next[field] : json();
-    if (Canonical(json{{"v", a}}) != Canonical(json{{"v", b}})) return true;
+    if (!vkhost::apijson::EqualOmittingEmpty(a, b)) return true;
   }
   return false;
 }
