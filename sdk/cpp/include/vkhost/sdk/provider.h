@@ -55,13 +55,32 @@ class PodStatusFeed {
   void Publish(const v1::PodStatus& status);
   void PublishDeleted(const v1::PodRef& pod);
 
-  // Used by the SDK's WatchPodStatus handler.
-  class Subscription;
+  // One reader of the feed: the SDK's WatchPodStatus handler, or a test.
+  // Holds the events published since Subscribe(), at most one per pod (the
+  // latest; a DELETED event carries the pod's last unsent status if any),
+  // oldest pod first. Used by one thread at a time; may outlive the feed.
+  class Subscription {
+   public:
+    ~Subscription();
+    Subscription(const Subscription&) = delete;
+    Subscription& operator=(const Subscription&) = delete;
+    // The next event (TYPE_STATUS or TYPE_DELETED), or nullopt when none
+    // arrived by `deadline`.
+    std::optional<v1::WatchPodStatusResponse> NextUntil(absl::Time deadline);
+
+   private:
+    friend class PodStatusFeed;
+    struct Queue;
+    struct Hub;
+    Subscription(std::shared_ptr<Hub> hub, std::shared_ptr<Queue> queue);
+    std::shared_ptr<Hub> hub_;
+    std::shared_ptr<Queue> queue_;
+  };
+  // Events published from now on go to the returned subscription.
   std::unique_ptr<Subscription> Subscribe();
 
  private:
-  struct State;
-  std::unique_ptr<State> state_;
+  std::shared_ptr<Subscription::Hub> hub_;
 };
 
 // A server stream the provider writes to (WatchNode, ContainerLogs).
@@ -87,8 +106,12 @@ class ProcessSession {
   };
   virtual ~ProcessSession() = default;
   // Blocks for the next frame from the host. kEnded once the host closed its
-  // side or cancelled; no more input follows.
-  virtual Input Read() = 0;
+  // side or cancelled; no more input follows (later calls return kEnded at
+  // once).
+  Input Read() { return *ReadUntil(absl::InfiniteFuture()); }
+  // Like Read, but gives up at `deadline` and returns nullopt, so a provider
+  // can wait for input and for its own timers on one thread.
+  virtual std::optional<Input> ReadUntil(absl::Time deadline) = 0;
   // False once the host is gone.
   virtual bool WriteStdout(absl::string_view data) = 0;
   virtual bool WriteStderr(absl::string_view data) = 0;
@@ -183,6 +206,12 @@ struct ServeOptions {
   // Protocol majors this plugin speaks (only 1 exists).
   std::vector<int> protocols = {1};
 };
+
+// absl::ParseCommandLine that also accepts dashed flag names: the SDK's and
+// a plugin's flags are defined with underscores (tls_cert_file) and may be
+// given as --tls-cert-file. Rewrites the names in `argv` in place and returns
+// the positional arguments. Exits like absl on a bad flag.
+std::vector<char*> ParseCommandLine(int argc, char* argv[]);
 
 // Reads the SDK's standard flags (--listen, --tls-cert-file, --tls-key-file,
 // --tls-client-ca-file, --log-level). Call after absl::ParseCommandLine.
