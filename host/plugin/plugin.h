@@ -56,7 +56,9 @@ struct PluginSource {
   std::string tls_ca_file;
   std::string tls_cert_file;
   std::string tls_key_file;
-  // Launch mode: how long the plugin has to print its handshake line.
+  // Launch mode: how long the plugin has to print its handshake line, and
+  // then to accept the connection. Connect mode: how long the endpoint has
+  // to accept the connection.
   absl::Duration handshake_timeout = absl::Seconds(10);
   // Launch mode: parent of the plugin's private socket directory; empty
   // means the plugin's default.
@@ -98,23 +100,31 @@ std::string CapabilityName(v1::Capability c);
 // and the gRPC channel with its negotiated identity.
 //
 // Thread-safe: every method may be called from any thread. Destroying it
-// closes the channel and, in launch mode, stops the process: SIGTERM, then
-// SIGKILL after a grace period, and reaps it.
+// closes the channel and, in launch mode, stops the process: closes its
+// stdin, sends SIGTERM, then SIGKILL after 5 s, and reaps it. The plugin runs
+// in its own process group, so a terminal's Ctrl-C reaches only the host.
 class PluginConnection {
  public:
   // Starts the plugin of `source.command`, reads its handshake, dials it and
   // negotiates. Failure is a status whose message says what went wrong and,
   // when the process printed anything on stderr, ends with its last lines:
-  //   FAILED_PRECONDITION: wrong handshake (bad line, core or protocol
-  //     version not offered, network other than unix, not grpc), plugin
-  //     refused the cookie or the versions (it exited saying so);
+  //   INVALID_ARGUMENT: empty command;
+  //   FAILED_PRECONDITION: the executable cannot be started; wrong handshake
+  //     (bad line, core or protocol version not offered, network other than
+  //     unix, not grpc); the plugin exited with status 1 before its
+  //     handshake, which is how it refuses the cookie or the versions
+  //     (spec.md §2.1); it does not speak v1 or has an empty name;
   //   DEADLINE_EXCEEDED: no handshake within the timeout;
-  //   UNAVAILABLE: the plugin exited early or its socket cannot be dialed.
+  //   UNAVAILABLE: the plugin exited otherwise before its handshake, or its
+  //     socket cannot be dialed, or an Identity call failed.
+  // Nothing keeps running after a failure.
   static absl::StatusOr<std::unique_ptr<PluginConnection>> Launch(
       const PluginSource& source);
 
   // Dials `source.endpoint` and negotiates. UNAVAILABLE when nothing
-  // answers, FAILED_PRECONDITION when the peer does not speak v1.
+  // answers within `source.handshake_timeout`, FAILED_PRECONDITION when the
+  // peer does not speak v1 or a TLS file cannot be read, INVALID_ARGUMENT for
+  // a malformed endpoint or plaintext TCP to a non-loopback host.
   static absl::StatusOr<std::unique_ptr<PluginConnection>> Dial(
       const PluginSource& source);
 
@@ -145,6 +155,13 @@ class PluginConnection {
   // The last lines the plugin wrote to stderr (at most ~4 KiB).
   std::string StderrTail() const;
 
+  // Launch mode: runs `callback` once when the process exits, on an internal
+  // thread (or at once on the caller's thread if it has already exited), so
+  // a watcher notices an exit without polling. Replaces an earlier callback.
+  // The callback must not block and must not destroy this connection.
+  // Connect mode: never called.
+  void SetExitCallback(std::function<void()> callback);
+
  private:
   struct State;
   explicit PluginConnection(std::unique_ptr<State> state);
@@ -169,8 +186,14 @@ struct Deadlines {
 // (initial_backoff doubling up to max_backoff, reset after the plugin stayed
 // up for `stable_after`). Each successful (re)connect calls every listener.
 //
-// Thread-safe. Listeners run on the supervisor's thread and must not block
-// for long; they must not call Stop().
+// Thread-safe. Listeners run on the thread that calls Start() for the first
+// connect and on the supervisor's thread afterwards; they must not block for
+// long and must not call Start() or Stop().
+//
+// A process exit is noticed at once (not at the next probe). Dropping a
+// connection stops a launched plugin as soon as no caller holds it any more
+// (PluginClient holds it only for one call; stream owners should let go when
+// the generation changes).
 class PluginSupervisor {
  public:
   struct Options {
@@ -200,7 +223,9 @@ class PluginSupervisor {
   // first attempt is returned as is and nothing keeps running.
   absl::Status Start();
 
-  // Stops supervising and closes the connection (stopping a launched plugin).
+  // Stops supervising and closes the connection (stopping a launched plugin:
+  // SIGTERM, SIGKILL after 5 s). Wakes the supervisor thread and joins it; a
+  // restart in progress finishes first (at most the handshake timeout).
   // Idempotent.
   void Stop();
 

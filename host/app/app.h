@@ -1,0 +1,58 @@
+// host/app: the modes of the vkhost program, wired from its settings.
+//
+// main.cc turns the command line into HostSettings and runs one mode:
+// RunPluginInfo (`vkhost plugin-info`: start the plugin, show what it is,
+// stop it) or RunHost (the long-running host). Today the host supervises its
+// plugin only; the Kubernetes components (node registration, pod controller,
+// kubelet API) are wired in here as they land, so main.cc stays a flag table.
+#ifndef VKHOST_HOST_APP_APP_H_
+#define VKHOST_HOST_APP_APP_H_
+
+#include <ostream>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "host/plugin/plugin.h"
+
+namespace vkhost::app {
+
+// Everything the command line configures.
+struct HostSettings {
+  std::string kubeconfig;
+  std::string node_name;
+  int kubelet_port = 10250;
+  // Exactly one of these two: a command line to launch, or a URL to dial.
+  std::string plugin_command;
+  std::string plugin_endpoint;
+  std::string plugin_ca_file;
+  std::string plugin_cert_file;
+  std::string plugin_key_file;
+  absl::Duration plugin_handshake_timeout = absl::Seconds(10);
+};
+
+// The plugin the settings name. INVALID_ARGUMENT, worded for a usage error,
+// unless exactly one of plugin_command and plugin_endpoint is set and the
+// command splits into words.
+absl::StatusOr<plugin::PluginSource> PluginSourceFromSettings(
+    const HostSettings& settings);
+
+// What `vkhost plugin-info` prints for a plugin: name, version, protocol,
+// address, capabilities one per line, manifest.
+std::string DescribePlugin(const plugin::PluginIdentity& identity);
+
+// `vkhost plugin-info`: starts or dials the plugin, writes DescribePlugin to
+// `out` and stops the plugin. Returns 0, or 1 after writing the error to
+// `err`.
+int RunPluginInfo(const plugin::PluginSource& source, std::ostream& out,
+                  std::ostream& err);
+
+// The host: blocks SIGTERM and SIGINT in the calling thread (call it before
+// any other thread starts, so every thread inherits the mask), supervises
+// the plugin and returns when one of those signals arrives. Returns 0 after
+// a clean stop, 1 when the plugin cannot be started.
+int RunHost(const HostSettings& settings, const plugin::PluginSource& source);
+
+}  // namespace vkhost::app
+
+#endif  // VKHOST_HOST_APP_APP_H_

@@ -1,0 +1,158 @@
+// vkhost: the host process. Parses the command line and runs host/app.
+//
+//   vkhost --plugin "CMD ARGS..." | --plugin-endpoint URL [flags]
+//   vkhost plugin-info --plugin "CMD ARGS..." | --plugin-endpoint URL
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/reflection.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+#include "absl/time/time.h"
+#include "common/log/log.h"
+#include "host/app/app.h"
+
+ABSL_FLAG(std::string, plugin, "",
+          "Launch this provider plugin: a command line, split like a shell "
+          "does (quotes and backslashes; no expansions).");
+ABSL_FLAG(std::string, plugin_endpoint, "",
+          "Connect to a running plugin instead: unix:///PATH or "
+          "tcp://HOST:PORT.");
+ABSL_FLAG(std::string, plugin_ca_file, "",
+          "tcp:// endpoints: CA bundle that signed the plugin's certificate.");
+ABSL_FLAG(std::string, plugin_cert_file, "",
+          "tcp:// endpoints: client certificate vkhost presents (mutual TLS).");
+ABSL_FLAG(std::string, plugin_key_file, "",
+          "tcp:// endpoints: key of --plugin-cert-file.");
+ABSL_FLAG(absl::Duration, plugin_handshake_timeout, absl::Seconds(10),
+          "How long a launched plugin has to print its handshake line, and "
+          "an endpoint to accept the connection.");
+ABSL_FLAG(std::string, kubeconfig, "",
+          "Kubeconfig of the cluster the virtual node will join; empty means "
+          "in-cluster credentials. Not used yet: this build does not talk to "
+          "Kubernetes.");
+ABSL_FLAG(std::string, node_name, "",
+          "Name of the Node vkhost will register (default: this machine's "
+          "hostname). Not registered yet by this build.");
+ABSL_FLAG(int, kubelet_port, 10250,
+          "Port the kubelet API (logs, exec, port-forward, stats) will be "
+          "served on. Not served yet by this build.");
+ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
+
+namespace {
+
+constexpr char kUsage[] =
+    "runs a Kubernetes virtual node whose pods a provider plugin runs.\n\n"
+    "  vkhost --plugin \"CMD ARGS...\" | --plugin-endpoint URL [flags]\n"
+    "  vkhost plugin-info --plugin \"CMD ARGS...\" | --plugin-endpoint URL\n\n"
+    "plugin-info starts (or dials) the plugin, prints its name, version,\n"
+    "protocol, address, capabilities and manifest, and stops it.\n"
+    "Flag names take '-' or '_' (--plugin-endpoint = --plugin_endpoint).";
+
+constexpr int kUsageError = 2;
+
+int UsageError(const std::string& message) {
+  std::cerr << "vkhost: " << message << "\nRun 'vkhost --help' for usage.\n";
+  return kUsageError;
+}
+
+// Abseil spells flag names with '_'; accept the '-' spelling operators type
+// (--node-name) by rewriting the names of known flags before parsing.
+std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size(); ++i) {
+    std::string& arg = args[i];
+    if (arg == "--") break;
+    if (!absl::StartsWith(arg, "-") || arg.find('-', 2) == std::string::npos) {
+      continue;
+    }
+    size_t dashes = absl::StartsWith(arg, "--") ? 2 : 1;
+    size_t end = arg.find('=');
+    std::string name = arg.substr(dashes, end == std::string::npos
+                                              ? std::string::npos
+                                              : end - dashes);
+    std::string underscored = absl::StrReplaceAll(name, {{"-", "_"}});
+    if (underscored != name &&
+        absl::FindCommandLineFlag(underscored) != nullptr) {
+      arg.replace(dashes, name.size(), underscored);
+    }
+  }
+  return args;
+}
+
+std::string Hostname() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof(name) - 1) != 0) return "vkhost";
+  return name;
+}
+
+vkhost::app::HostSettings SettingsFromFlags() {
+  vkhost::app::HostSettings s;
+  s.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
+  s.node_name = absl::GetFlag(FLAGS_node_name);
+  if (s.node_name.empty()) s.node_name = Hostname();
+  s.kubelet_port = absl::GetFlag(FLAGS_kubelet_port);
+  s.plugin_command = absl::GetFlag(FLAGS_plugin);
+  s.plugin_endpoint = absl::GetFlag(FLAGS_plugin_endpoint);
+  s.plugin_ca_file = absl::GetFlag(FLAGS_plugin_ca_file);
+  s.plugin_cert_file = absl::GetFlag(FLAGS_plugin_cert_file);
+  s.plugin_key_file = absl::GetFlag(FLAGS_plugin_key_file);
+  s.plugin_handshake_timeout = absl::GetFlag(FLAGS_plugin_handshake_timeout);
+  return s;
+}
+
+bool IsMainFile(absl::string_view file) {
+  return absl::EndsWith(file, "host/main.cc");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::FlagsUsageConfig config;
+  config.contains_help_flags = IsMainFile;
+  config.contains_helpshort_flags = IsMainFile;
+  config.version_string = [] {
+    return std::string("vkhost " VKHOST_VERSION " (plugin protocol v1)\n");
+  };
+  absl::SetFlagsUsageConfig(config);
+  absl::SetProgramUsageMessage(kUsage);
+
+  std::vector<std::string> args = NormalizeFlagNames(argc, argv);
+  std::vector<char*> c_args;
+  for (std::string& a : args) c_args.push_back(a.data());
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(c_args.size()), c_args.data());
+
+  vkhost::log::Level level;
+  if (absl::Status s = vkhost::log::ParseLevel(absl::GetFlag(FLAGS_log_level),
+                                               &level);
+      !s.ok()) {
+    return UsageError("bad --log-level: " + std::string(s.message()));
+  }
+  vkhost::log::SetLevel(level);
+
+  bool plugin_info = positional.size() >= 2 &&
+                     std::string(positional[1]) == "plugin-info";
+  if (positional.size() > (plugin_info ? 2 : 1)) {
+    return UsageError("unexpected argument \"" +
+                      std::string(positional[plugin_info ? 2 : 1]) +
+                      "\" (the only subcommand is plugin-info)");
+  }
+  vkhost::app::HostSettings settings = SettingsFromFlags();
+  absl::StatusOr<vkhost::plugin::PluginSource> source =
+      vkhost::app::PluginSourceFromSettings(settings);
+  if (!source.ok()) return UsageError(std::string(source.status().message()));
+  if (plugin_info) {
+    return vkhost::app::RunPluginInfo(*source, std::cout, std::cerr);
+  }
+  return vkhost::app::RunHost(settings, *source);
+}
