@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <map>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -37,15 +38,32 @@ ABSL_FLAG(absl::Duration, plugin_handshake_timeout, absl::Seconds(10),
           "How long a launched plugin has to print its handshake line, and "
           "an endpoint to accept the connection.");
 ABSL_FLAG(std::string, kubeconfig, "",
-          "Kubeconfig of the cluster the virtual node will join; empty means "
-          "in-cluster credentials. Not used yet: this build does not talk to "
-          "Kubernetes.");
+          "Kubeconfig of the cluster the virtual node joins. Empty: "
+          "$KUBECONFIG, then in-cluster credentials, then ~/.kube/config.");
+ABSL_FLAG(std::string, context, "",
+          "Kubeconfig context to use (default: its current-context).");
+ABSL_FLAG(double, kube_api_qps, 50,
+          "Client-side limit on API requests per second (watches exempt).");
+ABSL_FLAG(int, kube_api_burst, 100, "Burst allowed above --kube-api-qps.");
 ABSL_FLAG(std::string, node_name, "",
-          "Name of the Node vkhost will register (default: this machine's "
-          "hostname). Not registered yet by this build.");
+          "Name of the Node vkhost registers (default: this machine's "
+          "hostname).");
+ABSL_FLAG(std::string, node_ip, "",
+          "InternalIP of the node: where the API server reaches the kubelet "
+          "API (default: the first non-loopback IPv4 address, else "
+          "127.0.0.1).");
+ABSL_FLAG(std::vector<std::string>, node_labels, {},
+          "Extra node labels, KEY=VALUE,KEY=VALUE; they win over defaults and "
+          "plugin labels.");
 ABSL_FLAG(int, kubelet_port, 10250,
-          "Port the kubelet API (logs, exec, port-forward, stats) will be "
-          "served on. Not served yet by this build.");
+          "Port of the kubelet API (logs, exec, port-forward, stats), "
+          "advertised in the Node's daemonEndpoints.");
+ABSL_FLAG(int, pod_workers, 10,
+          "Pods reconciled in parallel (each worker makes blocking API and "
+          "plugin calls).");
+ABSL_FLAG(bool, standalone, false,
+          "Supervise the plugin only, without Kubernetes: for plugin "
+          "development.");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warning or error.");
 
 namespace {
@@ -95,12 +113,33 @@ std::string Hostname() {
   return name;
 }
 
+// KEY=VALUE pairs of --node-labels; INVALID_ARGUMENT names the bad one.
+absl::StatusOr<std::map<std::string, std::string>> ParseLabels(
+    const std::vector<std::string>& pairs) {
+  std::map<std::string, std::string> labels;
+  for (const std::string& pair : pairs) {
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return absl::InvalidArgumentError("bad --node-labels entry \"" + pair +
+                                        "\" (want KEY=VALUE)");
+    }
+    labels[pair.substr(0, eq)] = pair.substr(eq + 1);
+  }
+  return labels;
+}
+
 vkhost::app::HostSettings SettingsFromFlags() {
   vkhost::app::HostSettings s;
   s.kubeconfig = absl::GetFlag(FLAGS_kubeconfig);
+  s.kube_context = absl::GetFlag(FLAGS_context);
+  s.kube_api_qps = absl::GetFlag(FLAGS_kube_api_qps);
+  s.kube_api_burst = absl::GetFlag(FLAGS_kube_api_burst);
   s.node_name = absl::GetFlag(FLAGS_node_name);
   if (s.node_name.empty()) s.node_name = Hostname();
+  s.node_ip = absl::GetFlag(FLAGS_node_ip);
   s.kubelet_port = absl::GetFlag(FLAGS_kubelet_port);
+  s.pod_workers = absl::GetFlag(FLAGS_pod_workers);
+  s.standalone = absl::GetFlag(FLAGS_standalone);
   s.plugin_command = absl::GetFlag(FLAGS_plugin);
   s.plugin_endpoint = absl::GetFlag(FLAGS_plugin_endpoint);
   s.plugin_ca_file = absl::GetFlag(FLAGS_plugin_ca_file);
@@ -148,6 +187,9 @@ int main(int argc, char** argv) {
                       "\" (the only subcommand is plugin-info)");
   }
   vkhost::app::HostSettings settings = SettingsFromFlags();
+  auto labels = ParseLabels(absl::GetFlag(FLAGS_node_labels));
+  if (!labels.ok()) return UsageError(std::string(labels.status().message()));
+  settings.node_labels = *labels;
   absl::StatusOr<vkhost::plugin::PluginSource> source =
       vkhost::app::PluginSourceFromSettings(settings);
   if (!source.ok()) return UsageError(std::string(source.status().message()));

@@ -69,7 +69,7 @@ rc=$?
 grep -q "backend unreachable" "$WORK/broken.err" || fail "broken plugin's stderr not shown"
 
 # Host mode: a killed plugin is restarted; SIGTERM stops everything.
-"$VKHOST" --plugin "$MOCK" --node-name e2e-node >"$WORK/host.out" 2>"$WORK/host.log" &
+"$VKHOST" --standalone --plugin "$MOCK" --node-name e2e-node >"$WORK/host.out" 2>"$WORK/host.log" &
 HOST_PID=$!
 wait_for_log "$WORK/host.log" 'connected \(generation 1,.*pid [0-9]+'
 first=$(grep -Eo 'connected \(generation 1,.*pid [0-9]+' "$WORK/host.log" | grep -Eo '[0-9]+$')

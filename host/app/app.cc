@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log/log.h"
+#include "host/app/virtual_node.h"
+#include "host/kube/client.h"
 
 namespace vkhost::app {
 namespace {
@@ -33,18 +35,32 @@ void LogPlugin(const plugin::PluginIdentity& identity, uint64_t generation) {
   }
 }
 
-// The parts of vkhost that are not built yet, said plainly so nobody waits
-// for a node that will not appear.
-void LogKubernetesSettings(const HostSettings& settings) {
-  VKLOG(INFO) << "node name \"" << settings.node_name << "\", kubeconfig "
-              << (settings.kubeconfig.empty() ? "(in-cluster)"
-                                              : settings.kubeconfig)
-              << ", kubelet port " << settings.kubelet_port;
-  VKLOG(WARNING) << "the Kubernetes side of vkhost is not built yet: this "
-                    "build supervises the plugin only; it does not register "
-                    "node \""
-                 << settings.node_name << "\" or serve the kubelet API on port "
-                 << settings.kubelet_port;
+void LogSettings(const HostSettings& settings) {
+  VKLOG(INFO) << "node \"" << settings.node_name << "\" (InternalIP "
+              << settings.node_ip << ", kubelet port " << settings.kubelet_port
+              << "), kubeconfig "
+              << (settings.kubeconfig.empty() ? "(default lookup)" : settings.kubeconfig)
+              << ", " << settings.pod_workers << " pod workers, API QPS "
+              << settings.kube_api_qps << " burst " << settings.kube_api_burst;
+}
+
+absl::StatusOr<std::unique_ptr<kube::KubeClient>> NewClient(const HostSettings& settings) {
+  absl::StatusOr<kube::RestConfig> config =
+      kube::ResolveRestConfig(settings.kubeconfig, settings.kube_context);
+  if (!config.ok()) return config.status();
+  VKLOG(INFO) << "API server " << config->server << " (credentials from "
+              << config->source << ")";
+  kube::ClientOptions options;
+  options.qps = settings.kube_api_qps;
+  options.burst = settings.kube_api_burst;
+  return kube::NewKubeClient(*config, options);
+}
+
+int WaitForStopSignal(const sigset_t& stop_signals) {
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  VKLOG(INFO) << "received SIG" << ::sigabbrev_np(sig) << ", shutting down";
+  return sig;
 }
 
 }  // namespace
@@ -109,15 +125,26 @@ int RunPluginInfo(const plugin::PluginSource& source, std::ostream& out,
   return 0;
 }
 
-int RunHost(const HostSettings& settings, const plugin::PluginSource& source) {
+int RunHost(const HostSettings& given, const plugin::PluginSource& source) {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  HostSettings settings = given;
+  if (settings.node_ip.empty()) settings.node_ip = DetectNodeIp();
   VKLOG(INFO) << "vkhost " << VKHOST_VERSION << " starting";
-  LogKubernetesSettings(settings);
+  std::unique_ptr<kube::KubeClient> client;
+  LogSettings(settings);
+  if (!settings.standalone) {
+    auto made = NewClient(settings);
+    if (!made.ok()) {
+      VKLOG(ERROR) << "cannot reach Kubernetes: " << made.status().message();
+      return 1;
+    }
+    client = *std::move(made);
+  }
   plugin::PluginSupervisor::Options options;
   options.source = source;
   plugin::PluginSupervisor supervisor(options);
@@ -126,9 +153,28 @@ int RunHost(const HostSettings& settings, const plugin::PluginSource& source) {
     VKLOG(ERROR) << "cannot start the plugin: " << started.message();
     return 1;
   }
-  int sig = 0;
-  sigwait(&stop_signals, &sig);
-  VKLOG(INFO) << "received SIG" << ::sigabbrev_np(sig) << ", shutting down";
+  std::unique_ptr<VirtualNode> node;
+  if (client != nullptr) {
+    node = std::make_unique<VirtualNode>(
+        VirtualNodeSettings{.node_name = settings.node_name,
+                            .node_ip = settings.node_ip,
+                            .kubelet_port = settings.kubelet_port,
+                            .node_labels = settings.node_labels,
+                            .pod_workers = settings.pod_workers},
+        *client, supervisor);
+    if (absl::Status started = node->Start(); !started.ok()) {
+      VKLOG(ERROR) << "cannot start node \"" << settings.node_name
+                   << "\": " << started.message();
+      node->Stop();
+      supervisor.Stop();
+      return 1;
+    }
+  } else {
+    VKLOG(WARNING) << "--standalone: supervising the plugin only; no node is "
+                      "registered and no pods run";
+  }
+  WaitForStopSignal(stop_signals);
+  if (node != nullptr) node->Stop();
   supervisor.Stop();
   VKLOG(INFO) << "vkhost stopped";
   return 0;

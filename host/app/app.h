@@ -2,12 +2,13 @@
 //
 // main.cc turns the command line into HostSettings and runs one mode:
 // RunPluginInfo (`vkhost plugin-info`: start the plugin, show what it is,
-// stop it) or RunHost (the long-running host). Today the host supervises its
-// plugin only; the Kubernetes components (node registration, pod controller,
-// kubelet API) are wired in here as they land, so main.cc stays a flag table.
+// stop it) or RunHost (the long-running host: the plugin supervisor, then the
+// virtual node — caches, Node and Lease, pod controller — around it). Wiring
+// lives here so main.cc stays a flag table.
 #ifndef VKHOST_HOST_APP_APP_H_
 #define VKHOST_HOST_APP_APP_H_
 
+#include <map>
 #include <ostream>
 #include <string>
 
@@ -20,8 +21,17 @@ namespace vkhost::app {
 // Everything the command line configures.
 struct HostSettings {
   std::string kubeconfig;
+  std::string kube_context;
+  double kube_api_qps = 50;
+  int kube_api_burst = 100;
   std::string node_name;
+  // Empty: detected (DetectNodeIp).
+  std::string node_ip;
+  std::map<std::string, std::string> node_labels;
   int kubelet_port = 10250;
+  int pod_workers = 10;
+  // Supervise the plugin only, without Kubernetes (plugin development).
+  bool standalone = false;
   // Exactly one of these two: a command line to launch, or a URL to dial.
   std::string plugin_command;
   std::string plugin_endpoint;
@@ -48,9 +58,10 @@ int RunPluginInfo(const plugin::PluginSource& source, std::ostream& out,
                   std::ostream& err);
 
 // The host: blocks SIGTERM and SIGINT in the calling thread (call it before
-// any other thread starts, so every thread inherits the mask), supervises
-// the plugin and returns when one of those signals arrives. Returns 0 after
-// a clean stop, 1 when the plugin cannot be started.
+// any other thread starts, so every thread inherits the mask), starts the
+// plugin, registers the node and runs its pods until one of those signals
+// arrives. Returns 0 after a clean stop, 1 when the plugin, the API server
+// credentials or the node registration fail at start.
 int RunHost(const HostSettings& settings, const plugin::PluginSource& source);
 
 }  // namespace vkhost::app

@@ -216,7 +216,8 @@ class PluginSupervisor {
   PluginSupervisor(const PluginSupervisor&) = delete;
   PluginSupervisor& operator=(const PluginSupervisor&) = delete;
 
-  // Registers a listener. Call before Start().
+  // Registers a listener for every later connect. Listeners added before
+  // Start() also see the first one; any thread, any time.
   void AddConnectListener(ConnectListener listener);
 
   // Connects for the first time and starts supervising. The error of the

@@ -45,7 +45,8 @@ struct PluginSupervisor::State {
   explicit State(Options o) : options(std::move(o)) {}
 
   const Options options;
-  std::vector<ConnectListener> listeners;  // Fixed once Start() ran.
+  absl::Mutex listeners_mu;
+  std::vector<ConnectListener> listeners ABSL_GUARDED_BY(listeners_mu);
   const std::shared_ptr<SupervisorCore> core =
       std::make_shared<SupervisorCore>();
 
@@ -87,7 +88,12 @@ uint64_t PluginSupervisor::State::Install(
               << (connection->pid() ? absl::StrCat(", pid ", connection->pid())
                                     : "")
               << ")";
-  for (const ConnectListener& listener : listeners) listener(id, generation);
+  std::vector<ConnectListener> to_call;
+  {
+    absl::MutexLock lock(&listeners_mu);
+    to_call = listeners;
+  }
+  for (const ConnectListener& listener : to_call) listener(id, generation);
   return generation;
 }
 
@@ -252,7 +258,7 @@ PluginSupervisor::PluginSupervisor(Options options)
 PluginSupervisor::~PluginSupervisor() { Stop(); }
 
 void PluginSupervisor::AddConnectListener(ConnectListener listener) {
-  absl::MutexLock lock(&state_->lifecycle_mu);
+  absl::MutexLock lock(&state_->listeners_mu);
   state_->listeners.push_back(std::move(listener));
 }
 
