@@ -13,12 +13,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/reflection.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
-#include "absl/strings/str_replace.h"
 #include "absl/time/time.h"
+#include "common/flags/command_line.h"
 #include "common/log/log.h"
 #include "host/app/app.h"
 
@@ -83,30 +82,6 @@ int UsageError(const std::string& message) {
   return kUsageError;
 }
 
-// Abseil spells flag names with '_'; accept the '-' spelling operators type
-// (--node-name) by rewriting the names of known flags before parsing.
-std::vector<std::string> NormalizeFlagNames(int argc, char** argv) {
-  std::vector<std::string> args(argv, argv + argc);
-  for (size_t i = 1; i < args.size(); ++i) {
-    std::string& arg = args[i];
-    if (arg == "--") break;
-    if (!absl::StartsWith(arg, "-") || arg.find('-', 2) == std::string::npos) {
-      continue;
-    }
-    size_t dashes = absl::StartsWith(arg, "--") ? 2 : 1;
-    size_t end = arg.find('=');
-    std::string name = arg.substr(dashes, end == std::string::npos
-                                              ? std::string::npos
-                                              : end - dashes);
-    std::string underscored = absl::StrReplaceAll(name, {{"-", "_"}});
-    if (underscored != name &&
-        absl::FindCommandLineFlag(underscored) != nullptr) {
-      arg.replace(dashes, name.size(), underscored);
-    }
-  }
-  return args;
-}
-
 std::string Hostname() {
   char name[256] = {};
   if (::gethostname(name, sizeof(name) - 1) != 0) return "vkhost";
@@ -165,11 +140,7 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(config);
   absl::SetProgramUsageMessage(kUsage);
 
-  std::vector<std::string> args = NormalizeFlagNames(argc, argv);
-  std::vector<char*> c_args;
-  for (std::string& a : args) c_args.push_back(a.data());
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(c_args.size()), c_args.data());
+  std::vector<char*> positional = vkhost::flags::ParseCommandLine(argc, argv);
 
   vkhost::log::Level level;
   if (absl::Status s = vkhost::log::ParseLevel(absl::GetFlag(FLAGS_log_level),

@@ -571,24 +571,34 @@ absl::StatusOr<std::shared_ptr<const ContainerLog>> PodStore::Log(
   return std::shared_ptr<const ContainerLog>(c->log);
 }
 
-absl::StatusOr<ExecTarget> PodStore::PrepareExec(const std::string& uid,
-                                                 const std::string& container) {
-  absl::MutexLock lock(&mu_);
+absl::StatusOr<PodStore::Container*> PodStore::RunningContainer(
+    const std::string& uid, const std::string& name, Pod** pod, bool* init) {
   auto it = pods_.find(uid);
   if (it == pods_.end()) {
     return absl::NotFoundError(absl::StrCat("pod ", uid, " not found"));
   }
-  Pod& pod = *it->second;
-  bool init = false;
-  Container* c = FindContainer(pod, container, &init);
+  *pod = it->second.get();
+  Container* c = FindContainer(**pod, name, init);
   if (c == nullptr) {
-    return absl::NotFoundError(absl::StrCat("container \"", container,
+    return absl::NotFoundError(absl::StrCat("container \"", name,
                                             "\" not found in pod ", uid));
   }
   if (!c->process) {
     return absl::FailedPreconditionError(absl::StrCat(
         "container \"", c->spec.name(), "\" is not running"));
   }
+  return c;
+}
+
+absl::StatusOr<ExecTarget> PodStore::PrepareExec(const std::string& uid,
+                                                 const std::string& container) {
+  absl::MutexLock lock(&mu_);
+  Pod* found = nullptr;
+  bool init = false;
+  absl::StatusOr<Container*> running = RunningContainer(uid, container, &found, &init);
+  if (!running.ok()) return running.status();
+  Pod& pod = *found;
+  Container* c = *running;
   ExecTarget target;
   for (const v1::EnvVar& var : c->spec.env()) {
     target.env.emplace_back(var.name(), var.value());
@@ -601,21 +611,12 @@ absl::StatusOr<ExecTarget> PodStore::PrepareExec(const std::string& uid,
 absl::StatusOr<std::shared_ptr<AttachChannel>> PodStore::Attach(
     const std::string& uid, const std::string& container) {
   absl::MutexLock lock(&mu_);
-  auto it = pods_.find(uid);
-  if (it == pods_.end()) {
-    return absl::NotFoundError(absl::StrCat("pod ", uid, " not found"));
-  }
-  Pod& pod = *it->second;
+  Pod* found = nullptr;
   bool init = false;
-  Container* c = FindContainer(pod, container, &init);
-  if (c == nullptr) {
-    return absl::NotFoundError(absl::StrCat("container \"", container,
-                                            "\" not found in pod ", uid));
-  }
-  if (!c->process) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "container \"", c->spec.name(), "\" is not running"));
-  }
+  absl::StatusOr<Container*> running = RunningContainer(uid, container, &found, &init);
+  if (!running.ok()) return running.status();
+  Pod& pod = *found;
+  Container* c = *running;
   auto channel = std::make_shared<AttachChannel>();
   channel->uid_ = uid;
   channel->init_ = init;

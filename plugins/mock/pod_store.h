@@ -124,6 +124,13 @@ class PodStore {
 
   Container* FindContainer(Pod& pod, const std::string& name, bool* init)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The running container `name` of pod `uid` for exec and attach:
+  // NOT_FOUND for an unknown pod or container, FAILED_PRECONDITION when it
+  // is not running.
+  absl::StatusOr<Container*> RunningContainer(const std::string& uid,
+                                              const std::string& name,
+                                              Pod** pod, bool* init)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   Container* ContainerAt(const std::string& uid, bool init, size_t index,
                          Pod** pod) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void ScheduleStart(Pod& pod, bool init, size_t index, absl::Duration delay)

@@ -22,6 +22,7 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/flags/command_line.h"
 #include "common/log/log.h"
 #include "grpcpp/grpcpp.h"
 #include "grpcpp/health_check_service_interface.h"
@@ -232,16 +233,7 @@ void RemoveSocketFiles(const Endpoint& endpoint) {
 }  // namespace
 
 std::vector<char*> ParseCommandLine(int argc, char* argv[]) {
-  for (int i = 1; i < argc; ++i) {
-    char* arg = argv[i];
-    if (std::strcmp(arg, "--") == 0) break;
-    if (arg[0] != '-') continue;
-    char* name = arg + (arg[1] == '-' ? 2 : 1);
-    for (char* c = name; *c != '\0' && *c != '='; ++c) {
-      if (*c == '-') *c = '_';
-    }
-  }
-  return absl::ParseCommandLine(argc, argv);
+  return flags::ParseCommandLine(argc, argv);
 }
 
 ServeOptions ServeOptionsFromFlags() {
