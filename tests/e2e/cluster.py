@@ -218,11 +218,12 @@ def _die_with_parent() -> None:
 class _Component:
     """One started binary: its process, log file and command line."""
 
-    def __init__(self, name: str, argv: List[str], log_path: pathlib.Path):
+    def __init__(self, name: str, argv: List[str], log_path: pathlib.Path,
+                 append: bool = False):
         self.name = name
         self.argv = argv
         self.log_path = log_path
-        with open(log_path, "wb") as log:
+        with open(log_path, "ab" if append else "wb") as log:
             self.process = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, not them
@@ -400,6 +401,41 @@ class ControlPlane:
                 raise ControlPlaneError(f"timed out after {timeout} s waiting for {what}")
             time.sleep(interval)
 
+    # Disruption -------------------------------------------------------------
+
+    def restart_apiserver(self, down_seconds: float = 0.0) -> None:
+        """Stops kube-apiserver and starts it again with the same flags.
+
+        Same port, certificates and etcd, so clients keep their kubeconfig;
+        their connections and watches break, as in a control-plane upgrade.
+        `down_seconds` keeps it stopped that long. Returns once /readyz is ok;
+        raises ControlPlaneError with the log tail otherwise. The new process
+        appends to the same log file.
+        """
+        for index, component in enumerate(self._components):
+            if component.name == "kube-apiserver":
+                break
+        else:
+            raise ControlPlaneError("kube-apiserver is not running")
+        component.stop()
+        time.sleep(down_seconds)
+        # The old process has exited, so its port is normally free at once;
+        # the retries cover a socket the kernel has not quite let go of.
+        for _ in range(10):
+            restarted = _Component(component.name, component.argv, component.log_path,
+                                   append=True)
+            self._components[index] = restarted
+            try:
+                self._wait_http(restarted, f"{self.server}/readyz",
+                                lambda status, body: status == 200,
+                                client_cert=(self.admin_cert, self.admin_key))
+                return
+            except _PortTaken:
+                time.sleep(1.0)
+        raise ControlPlaneError(
+            f"kube-apiserver could not bind {self.server} again after a restart; "
+            f"last lines of {component.log_path}:\n{restarted.log_tail()}")
+
     # More identities ------------------------------------------------------
 
     def issue_kubeconfig(self, name: str, user: str, groups: Sequence[str] = ()) -> pathlib.Path:
@@ -574,6 +610,125 @@ class ControlPlane:
 
 class _PortTaken(Exception):
     """A component lost its port to another process between pick and bind."""
+
+
+# --- vkhost and its plugins ---------------------------------------------------
+
+def built_binary(env_var: str, name: str) -> pathlib.Path:
+    """A vkhost build output: $env_var if set, else build/bin/<name> in the repo.
+
+    ctest sets VKHOST_BIN and VKHOST_MOCK_PLUGIN to the binaries of the build
+    under test; the default suits a developer who built into build/.
+    """
+    path = pathlib.Path(os.environ.get(env_var) or REPO_ROOT / "build" / "bin" / name)
+    if not os.access(path, os.X_OK):
+        raise ControlPlaneError(
+            f"{path} is not an executable; build vkhost first or set {env_var}")
+    return path
+
+
+class LoggedProcess:
+    """A process a test started, with stdout and stderr in one log file.
+
+    The log is appended to, so a process started again (start() after stop())
+    keeps one history; `log_size()` marks a point to search from. stop()
+    sends SIGTERM, then SIGKILL after the grace period, to this process only.
+    The process gets SIGKILL if the test runner dies. Not thread-safe.
+    """
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: pathlib.Path):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.log_path = pathlib.Path(log_path)
+        self._component: Optional[_Component] = None
+
+    def start(self) -> None:
+        if self.running():
+            raise ControlPlaneError(f"{self.name} is already running")
+        self._component = _Component(self.name, self.argv, self.log_path, append=True)
+
+    def stop(self, grace_seconds: float = 15.0) -> Optional[int]:
+        """Stops the process (idempotent); returns its exit code, None if never started."""
+        if self._component is None:
+            return None
+        self._component.stop(grace_seconds)
+        return self._component.process.returncode
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def pid(self) -> Optional[int]:
+        return self._component.process.pid if self._component else None
+
+    def running(self) -> bool:
+        return self._component is not None and self._component.exited() is None
+
+    def exit_code(self) -> Optional[int]:
+        return self._component.exited() if self._component else None
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, since: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(since)
+                return log.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:]) or "(empty log)"
+
+
+class VkhostProcess(LoggedProcess):
+    """vkhost serving one virtual node, run as a test's subprocess.
+
+    Give exactly one of `plugin` (launch mode: the plugin's argv) and
+    `plugin_endpoint` (connect mode: "unix:///path"). The node's InternalIP is
+    127.0.0.1 and its kubelet port a free one (`kubelet_port`). The log goes
+    to <directory>/vkhost-<node>.log. start() returns at once; tests wait for
+    what they need (e.g. the Node to be Ready).
+    """
+
+    # vkhost logs each plugin connection; the pid is there in launch mode.
+    _CONNECTED = re.compile(
+        r"connected \(generation (\d+), protocol v\d+, [^,)]*(?:, pid (\d+))?\)")
+
+    def __init__(self, kubeconfig: pathlib.Path, node_name: str, directory: pathlib.Path,
+                 plugin: Optional[Sequence[str]] = None, plugin_endpoint: Optional[str] = None,
+                 extra_args: Sequence[str] = (), binary: Optional[pathlib.Path] = None):
+        if (plugin is None) == (plugin_endpoint is None):
+            raise ValueError("give exactly one of plugin and plugin_endpoint")
+        self.node_name = node_name
+        self.kubelet_port = free_port()
+        argv = [binary or built_binary("VKHOST_BIN", "vkhost"),
+                f"--kubeconfig={kubeconfig}", f"--node-name={node_name}",
+                "--node-ip=127.0.0.1", f"--kubelet-port={self.kubelet_port}",
+                "--log-level=debug"]
+        if plugin is not None:
+            argv.append("--plugin=" + " ".join(_shell_quote(str(a)) for a in plugin))
+        else:
+            argv.append(f"--plugin-endpoint={plugin_endpoint}")
+        super().__init__("vkhost", [*argv, *extra_args],
+                         pathlib.Path(directory) / f"vkhost-{node_name}.log")
+
+    def plugin_connections(self, since: int = 0) -> List[tuple]:
+        """(generation, pid or None) of each plugin connection logged after offset `since`."""
+        return [(int(m.group(1)), int(m.group(2)) if m.group(2) else None)
+                for m in self._CONNECTED.finditer(self.log_text(since))]
+
+
+def _shell_quote(word: str) -> str:
+    """Quotes `word` for vkhost's shell-like --plugin splitting."""
+    if word and re.fullmatch(r"[A-Za-z0-9_./=:,@%+-]+", word):
+        return word
+    return "'" + word.replace("'", "'\\''") + "'"
 
 
 # --- Command line -------------------------------------------------------------
