@@ -232,9 +232,30 @@ struct Call {
   std::string content_type;
 };
 
+// What each transport failure means, for the operator reading the log.
+struct TransportErrorText {
+  httplib::Error error;
+  const char* text;
+};
+constexpr TransportErrorText kTransportErrors[] = {
+    {httplib::Error::Connection, "cannot connect to the API server"},
+    {httplib::Error::ConnectionTimeout, "connecting to the API server timed out"},
+    {httplib::Error::Read, "the connection broke while reading the response"},
+    {httplib::Error::Write, "the connection broke while sending the request"},
+    {httplib::Error::SSLConnection, "the TLS handshake with the API server failed"},
+    {httplib::Error::SSLLoadingCerts, "the CA or client certificates could not be loaded"},
+    {httplib::Error::ExceedRedirectCount, "too many redirects"},
+    {httplib::Error::Canceled, "the request was cancelled"},
+};
+
 std::string ConnectionErrorText(httplib::Error error, long verify_result,
                                 const std::string& verified_name) {
-  if (error != httplib::Error::SSLServerVerification) return httplib::to_string(error);
+  if (error != httplib::Error::SSLServerVerification) {
+    for (const TransportErrorText& t : kTransportErrors) {
+      if (t.error == error) return t.text;
+    }
+    return absl::StrCat("transport error: ", httplib::to_string(error));
+  }
   if (verify_result != X509_V_OK) {
     return absl::StrCat("the server's certificate was rejected (",
                         X509_verify_cert_error_string(verify_result),
@@ -435,6 +456,12 @@ absl::StatusOr<nlohmann::json> HttpKubeClient::Execute(const Call& call) {
         verify_result = static_cast<httplib::SSLClient*>(http)->get_openssl_verify_result();
       }
     }
+    // A pooled keep-alive connection the server closed (it restarted, or
+    // dropped idle connections) fails on first use; one retry on a fresh
+    // connection is safe when the request never left, or when it is a read.
+    bool stale = error == httplib::Error::Write ||
+                 (error == httplib::Error::Read && call.method == "GET");
+    if (!sent && stale && attempt == 0) continue;
     if (!sent) {
       return absl::UnavailableError(absl::StrCat(
           Describe(call), ": ", ConnectionErrorText(error, verify_result, VerifiedName())));
