@@ -400,7 +400,9 @@ PodController::Impl::Outcome PodController::Impl::DeleteApiObject(const Pass& pa
                    << result.status();
     return Outcome::kRetry;
   }
-  VKLOG(INFO) << "pod " << label << ": terminated; removed from the API server";
+  if (result.ok()) {
+    VKLOG(INFO) << "pod " << label << ": terminated; removed from the API server";
+  }
   return Outcome::kOk;
 }
 
