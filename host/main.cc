@@ -57,6 +57,18 @@ ABSL_FLAG(std::vector<std::string>, node_labels, {},
 ABSL_FLAG(int, kubelet_port, 10250,
           "Port of the kubelet API (logs, exec, port-forward, stats), "
           "advertised in the Node's daemonEndpoints.");
+ABSL_FLAG(std::string, tls_cert_file, "",
+          "Kubelet API serving certificate (PEM). Empty with "
+          "--tls-private-key-file: a self-signed certificate for the node name "
+          "and IP is generated at start (for testing).");
+ABSL_FLAG(std::string, tls_private_key_file, "", "Key of --tls-cert-file.");
+ABSL_FLAG(std::string, client_ca_file, "",
+          "CA bundle that signs client certificates of kubelet API callers "
+          "(the API server's --kubelet-client-certificate). Other callers need "
+          "a bearer token, checked with TokenReview.");
+ABSL_FLAG(bool, anonymous_auth, false,
+          "Let requests without credentials through to authorization as "
+          "system:anonymous instead of answering 401.");
 ABSL_FLAG(int, pod_workers, 10,
           "Pods reconciled in parallel (each worker makes blocking API and "
           "plugin calls).");
@@ -114,6 +126,10 @@ vkhost::app::HostSettings SettingsFromFlags() {
   s.node_ip = absl::GetFlag(FLAGS_node_ip);
   s.kubelet_port = absl::GetFlag(FLAGS_kubelet_port);
   s.pod_workers = absl::GetFlag(FLAGS_pod_workers);
+  s.tls_cert_file = absl::GetFlag(FLAGS_tls_cert_file);
+  s.tls_private_key_file = absl::GetFlag(FLAGS_tls_private_key_file);
+  s.client_ca_file = absl::GetFlag(FLAGS_client_ca_file);
+  s.anonymous_auth = absl::GetFlag(FLAGS_anonymous_auth);
   s.standalone = absl::GetFlag(FLAGS_standalone);
   s.plugin_command = absl::GetFlag(FLAGS_plugin);
   s.plugin_endpoint = absl::GetFlag(FLAGS_plugin_endpoint);

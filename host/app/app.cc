@@ -159,6 +159,10 @@ int RunHost(const HostSettings& given, const plugin::PluginSource& source) {
         VirtualNodeSettings{.node_name = settings.node_name,
                             .node_ip = settings.node_ip,
                             .kubelet_port = settings.kubelet_port,
+                            .tls_cert_file = settings.tls_cert_file,
+                            .tls_private_key_file = settings.tls_private_key_file,
+                            .client_ca_file = settings.client_ca_file,
+                            .anonymous_auth = settings.anonymous_auth,
                             .node_labels = settings.node_labels,
                             .pod_workers = settings.pod_workers},
         *client, supervisor);

@@ -29,6 +29,10 @@ struct HostSettings {
   std::string node_ip;
   std::map<std::string, std::string> node_labels;
   int kubelet_port = 10250;
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  std::string client_ca_file;
+  bool anonymous_auth = false;
   int pod_workers = 10;
   // Supervise the plugin only, without Kubernetes (plugin development).
   bool standalone = false;

@@ -10,6 +10,7 @@
 #include "host/app/kube_object_source.h"
 #include "host/events/events.h"
 #include "host/informer/informer.h"
+#include "host/kubeletapi/kubelet_api.h"
 #include "host/node/node.h"
 #include "host/pods/pods.h"
 
@@ -45,11 +46,12 @@ std::optional<resolve::ServiceAddress> MasterService(informer::Informer& service
 
 struct VirtualNode::State {
   State(VirtualNodeSettings s, kube::KubeClient& c, plugin::PluginSupervisor& p)
-      : settings(std::move(s)), client(c), supervisor(p) {}
+      : settings(std::move(s)), client(c), supervisor(p), plugin_client(p) {}
 
   const VirtualNodeSettings settings;
   kube::KubeClient& client;
   plugin::PluginSupervisor& supervisor;
+  plugin::PluginClient plugin_client;
 
   std::unique_ptr<informer::Informer> config_maps;
   std::unique_ptr<informer::Informer> secrets;
@@ -59,12 +61,40 @@ struct VirtualNode::State {
   std::unique_ptr<events::EventRecorder> recorder;
   std::unique_ptr<node::NodeController> node;
   std::unique_ptr<pods::PodController> pod_controller;
+  std::unique_ptr<kubeletapi::KubeletServer> kubelet;
   // Set once the pod controller exists; read by informer handlers.
   std::atomic<pods::PodController*> notify{nullptr};
   bool stopped = false;
 
   absl::Status SyncCaches();
+  absl::Status ServeKubeletApi();
 };
+
+absl::Status VirtualNode::State::ServeKubeletApi() {
+  kubeletapi::KubeletServerOptions options;
+  options.node_name = settings.node_name;
+  options.port = static_cast<uint16_t>(settings.kubelet_port);
+  options.node_ips = {settings.node_ip};
+  options.tls_cert_file = settings.tls_cert_file;
+  options.tls_private_key_file = settings.tls_private_key_file;
+  options.client_ca_file = settings.client_ca_file;
+  options.anonymous_auth = settings.anonymous_auth;
+  kubelet = std::make_unique<kubeletapi::KubeletServer>(
+      options, kubeletapi::KubeletServerDependencies{.kube = &client,
+                                                     .pods = pods.get(),
+                                                     .plugin = &plugin_client,
+                                                     .upgrades = nullptr});
+  if (absl::Status s = kubelet->Start(); !s.ok()) {
+    return absl::Status(s.code(), "serving the kubelet API on port " +
+                                      std::to_string(settings.kubelet_port) + ": " +
+                                      std::string(s.message()));
+  }
+  VKLOG(INFO) << "kubelet API listening on port " << kubelet->port()
+              << (settings.client_ca_file.empty()
+                      ? " (no --client-ca-file: client certificates are not checked)"
+                      : "");
+  return absl::OkStatus();
+}
 
 absl::Status VirtualNode::State::SyncCaches() {
   config_maps = NewInformer(client, kube::kConfigMaps);
@@ -134,7 +164,7 @@ absl::Status VirtualNode::Start() {
       [node = s.node.get()](const plugin::PluginIdentity&, uint64_t) { node->Poke(); });
   s.pods->Start();
   s.pod_controller->Start();
-  return absl::OkStatus();
+  return s.ServeKubeletApi();
 }
 
 void VirtualNode::Stop() {
@@ -142,6 +172,7 @@ void VirtualNode::Stop() {
   if (s.stopped) return;
   s.stopped = true;
   s.notify.store(nullptr);
+  if (s.kubelet) s.kubelet->Stop();
   if (s.pod_controller) s.pod_controller->Stop();
   if (s.pods) s.pods->Stop();
   if (s.node) s.node->Stop();

@@ -1,5 +1,6 @@
 // The Kubernetes side of vkhost wired together: informers, the Node and its
-// Lease, Events, and the pod controller, around one plugin supervisor.
+// Lease, Events, the pod controller and the kubelet API server, around one
+// plugin supervisor.
 //
 // Private to host/app. Start and Stop are called from the main thread; the
 // components run on their own threads.
@@ -20,6 +21,12 @@ struct VirtualNodeSettings {
   std::string node_name;
   std::string node_ip;
   int kubelet_port = 10250;
+  // The kubelet API's TLS: serving certificate and key (both empty: a
+  // self-signed one), the CA of client certificates, anonymous access.
+  std::string tls_cert_file;
+  std::string tls_private_key_file;
+  std::string client_ca_file;
+  bool anonymous_auth = false;
   std::map<std::string, std::string> node_labels;
   int pod_workers = 10;
   absl::Duration cache_sync_timeout = absl::Minutes(2);
@@ -34,9 +41,10 @@ class VirtualNode {
   VirtualNode(const VirtualNode&) = delete;
   VirtualNode& operator=(const VirtualNode&) = delete;
 
-  // Syncs the caches, registers the node and starts the pod controller.
-  // Fails with a message for the operator when the caches cannot sync (no
-  // RBAC rights, API server unreachable) or the node cannot be registered.
+  // Syncs the caches, registers the node, starts the pod controller and
+  // serves the kubelet API. Fails with a message for the operator when the
+  // caches cannot sync (no RBAC rights, API server unreachable), the node
+  // cannot be registered or the kubelet port cannot be served.
   absl::Status Start();
 
   // Stops everything, pods first. Idempotent.

@@ -192,8 +192,9 @@ json Conditions(const PluginView& plugin, const json& current, absl::Time now) {
 
 json Addresses(const NodeConfig& config, const PluginView& plugin) {
   json out = json::array();
+  // No Hostname address: the API server prefers it for reaching the kubelet
+  // API, and a virtual node's name is not a resolvable host.
   if (!config.internal_ip.empty()) out.push_back({{"type", "InternalIP"}, {"address", config.internal_ip}});
-  out.push_back({{"type", "Hostname"}, {"address", config.name}});
   if (plugin.reported) {
     for (const auto& a : plugin.reported->addresses()) {
       if (a.type() == "InternalIP" || a.type() == "Hostname" || a.address().empty()) continue;

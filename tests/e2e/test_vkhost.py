@@ -76,6 +76,11 @@ class VkhostTestCase(unittest.TestCase):
     MOCK_ARGS: List[str] = []
 
     @classmethod
+    def vkhost_args(cls) -> List[str]:
+        """More vkhost flags; called once the control plane runs."""
+        return []
+
+    @classmethod
     def setUpClass(cls):
         try:
             cls.cp = cluster.ControlPlane(controllers=False)
@@ -100,10 +105,11 @@ class VkhostTestCase(unittest.TestCase):
             cls.plugin.start()
             cls.addClassCleanup(cls.plugin.stop)
             cls.vkhost = cluster.VkhostProcess(cls.cp.kubeconfig, cls.node, cls.dir,
-                                               plugin_endpoint=f"unix://{cls.socket}")
+                                               plugin_endpoint=f"unix://{cls.socket}",
+                                               extra_args=cls.vkhost_args())
         else:
             cls.vkhost = cluster.VkhostProcess(cls.cp.kubeconfig, cls.node, cls.dir,
-                                               plugin=mock)
+                                               plugin=mock, extra_args=cls.vkhost_args())
         cls.vkhost.start()
         cls.addClassCleanup(cls._stop_vkhost)
         cls.wait_class("Node %s Ready" % cls.node, lambda: cls.node_ready(cls.node))
