@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/json/kube_time.h"
 #include "common/log/log.h"
 
 namespace vkhost::events {
@@ -36,9 +37,7 @@ struct Written {
   absl::Time last;
 };
 
-std::string Timestamp(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
+std::string Timestamp(absl::Time t) { return apijson::KubeTime(t); }
 
 std::string AggregateKey(const Pending& p) {
   return absl::StrCat(p.object.uid, "\x1f", p.object.field_path, "\x1f",

@@ -94,8 +94,6 @@ bool StatusChanged(const nlohmann::json& current, const nlohmann::json& next);
 nlohmann::json BuildLease(const NodeConfig& config, const std::string& node_uid,
                           absl::Time now);
 
-// Formats metav1.MicroTime: RFC 3339 with microseconds, UTC.
-std::string FormatMicroTime(absl::Time t);
 
 // Keeps the Node and Lease alive. Thread-safe. One background thread does
 // all the API work; Start registers synchronously so the caller knows the

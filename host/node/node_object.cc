@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/json/kube_time.h"
 #include "common/json/omit_empty.h"
 #include "host/node/node.h"
 
@@ -118,7 +119,7 @@ json FindCondition(const json& node, const std::string& type) {
 json Condition(const std::string& type, const std::string& status,
                const std::string& reason, const std::string& message,
                const json& current_node, absl::Time now) {
-  const std::string stamp = FormatMicroTime(now).substr(0, 19) + "Z";
+  const std::string stamp = apijson::KubeTime(now);
   json old = FindCondition(current_node, type);
   json transition = stamp;
   if (!old.is_null() && old.value("status", "") == status &&
@@ -233,9 +234,6 @@ json WithoutHeartbeats(json status) {
 
 }  // namespace
 
-std::string FormatMicroTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", t, absl::UTCTimeZone());
-}
 
 std::vector<Taint> EffectiveTaints(const NodeConfig& config, const std::string& plugin_name) {
   if (config.taints) return *config.taints;
@@ -291,7 +289,7 @@ json BuildLease(const NodeConfig& config, const std::string& node_uid, absl::Tim
       {"spec",
        {{"holderIdentity", config.name},
         {"leaseDurationSeconds", absl::ToInt64Seconds(config.lease_duration)},
-        {"renewTime", FormatMicroTime(now)}}}};
+        {"renewTime", apijson::KubeMicroTime(now)}}}};
   if (!node_uid.empty()) {
     lease["metadata"]["ownerReferences"] = json::array(
         {{{"apiVersion", "v1"}, {"kind", "Node"}, {"name", config.name}, {"uid", node_uid}}});

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "absl/strings/str_join.h"
+#include "common/json/kube_time.h"
 #include "common/json/omit_empty.h"
 
 namespace vkhost::podstatus {
@@ -40,7 +41,7 @@ absl::Time ToTime(const google::protobuf::Timestamp& ts) {
 // Unset proto timestamps become null, as metav1.Time zero values do.
 json TimeOrNull(const google::protobuf::Timestamp& ts, bool has) {
   if (!has || (ts.seconds() == 0 && ts.nanos() == 0)) return nullptr;
-  return FormatKubeTime(ToTime(ts));
+  return apijson::KubeTime(ToTime(ts));
 }
 
 void SetIfNotEmpty(json& object, const char* key, const std::string& value) {
@@ -226,7 +227,7 @@ ConditionValue ReadyCondition(const json& spec, const json& conditions,
 json Condition(const std::string& type, const ConditionValue& value,
                const json& old_conditions, const StatusContext& context) {
   json old = FindByName(old_conditions, "type", type);
-  json time = FormatKubeTime(context.now);
+  json time = apijson::KubeTime(context.now);
   if (!old.is_null() && old.value("status", "") == value.status &&
       old.contains("lastTransitionTime")) {
     time = old["lastTransitionTime"];
@@ -273,7 +274,7 @@ json ForeignConditions(const json& old_conditions, const v1::PodStatus* report,
     ConditionValue value{kStatusNames[status_index], c.reason(), c.message()};
     json cond = Condition(c.type(), value, old_conditions, context);
     if (c.has_last_transition_time()) {
-      cond["lastTransitionTime"] = FormatKubeTime(ToTime(c.last_transition_time()));
+      cond["lastTransitionTime"] = apijson::KubeTime(ToTime(c.last_transition_time()));
     }
     out.push_back(cond);
   }
@@ -363,9 +364,9 @@ void FillAddressesAndStart(const json& pod, const v1::PodStatus* report,
   if (old.contains("startTime") && !old["startTime"].is_null()) {
     status["startTime"] = old["startTime"];
   } else if (report != nullptr && report->has_start_time()) {
-    status["startTime"] = FormatKubeTime(ToTime(report->start_time()));
+    status["startTime"] = apijson::KubeTime(ToTime(report->start_time()));
   } else {
-    status["startTime"] = FormatKubeTime(context.now);
+    status["startTime"] = apijson::KubeTime(context.now);
   }
 }
 
@@ -380,9 +381,6 @@ void KeepTerminalPhase(const json& pod, json& status) {
 
 }  // namespace
 
-std::string FormatKubeTime(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", t, absl::UTCTimeZone());
-}
 
 std::string Phase(const json& spec, const json& all, bool terminal) {
   int pending_init = 0, failed_init = 0;

@@ -60,9 +60,6 @@ nlohmann::json Waiting(const nlohmann::json& pod, absl::string_view reason,
 std::string Phase(const nlohmann::json& spec,
                   const nlohmann::json& all_container_statuses, bool terminal);
 
-// Formats `t` as Kubernetes writes metav1.Time: RFC 3339, UTC, seconds.
-std::string FormatKubeTime(absl::Time t);
-
 // True when two statuses differ in anything the host writes (ignores fields
 // the host never sets, such as qosClass and nominatedNodeName), so an
 // unchanged report costs no API request.

@@ -8,6 +8,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/json/kube_time.h"
 
 namespace vkhost::kubeletapi::internal {
 namespace {
@@ -284,8 +285,6 @@ absl::StatusOr<LogOptions> ParseLogOptions(const QueryParams& query,
   return options;
 }
 
-std::string FormatLogTimestamp(absl::Time time) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%E9SZ", time, absl::UTCTimeZone());
-}
+std::string FormatLogTimestamp(absl::Time time) { return apijson::KubeNanoTime(time); }
 
 }  // namespace vkhost::kubeletapi::internal

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "common/json/kube_time.h"
 
 namespace vkhost::kubeletapi::internal {
 namespace {
@@ -14,8 +15,7 @@ namespace {
 using nlohmann::json;
 
 std::string FormatTime(const google::protobuf::Timestamp& t) {
-  return absl::FormatTime("%Y-%m-%d%ET%H:%M:%SZ", absl::FromUnixSeconds(t.seconds()),
-                          absl::UTCTimeZone());
+  return apijson::KubeTime(absl::FromUnixSeconds(t.seconds()));
 }
 
 // Adds "name": value when the proto field is set.
