@@ -13,6 +13,7 @@
 #include "host/kubeletapi/kubelet_api.h"
 #include "host/node/node.h"
 #include "host/pods/pods.h"
+#include "host/streambridge/stream_bridge.h"
 
 namespace vkhost::app {
 namespace {
@@ -61,6 +62,7 @@ struct VirtualNode::State {
   std::unique_ptr<events::EventRecorder> recorder;
   std::unique_ptr<node::NodeController> node;
   std::unique_ptr<pods::PodController> pod_controller;
+  std::unique_ptr<streambridge::StreamBridge> stream_bridge;  // exec, attach
   std::unique_ptr<kubeletapi::KubeletServer> kubelet;
   // Set once the pod controller exists; read by informer handlers.
   std::atomic<pods::PodController*> notify{nullptr};
@@ -79,11 +81,12 @@ absl::Status VirtualNode::State::ServeKubeletApi() {
   options.tls_private_key_file = settings.tls_private_key_file;
   options.client_ca_file = settings.client_ca_file;
   options.anonymous_auth = settings.anonymous_auth;
+  stream_bridge = std::make_unique<streambridge::StreamBridge>(plugin_client);
   kubelet = std::make_unique<kubeletapi::KubeletServer>(
       options, kubeletapi::KubeletServerDependencies{.kube = &client,
                                                      .pods = pods.get(),
                                                      .plugin = &plugin_client,
-                                                     .upgrades = nullptr});
+                                                     .upgrades = stream_bridge.get()});
   if (absl::Status s = kubelet->Start(); !s.ok()) {
     return absl::Status(s.code(), "serving the kubelet API on port " +
                                       std::to_string(settings.kubelet_port) + ": " +

@@ -1,0 +1,77 @@
+// host/streambridge: `kubectl exec` and `kubectl attach` sessions, bridged
+// from the kubelet API's upgraded connection to the plugin's Streams RPCs.
+//
+// host/kubeletapi authenticates and authorizes an /exec or /attach request
+// and then hands it to an UpgradeHandler. StreamBridge is that handler: in
+// Accept it checks the request (query flags, SPDY upgrade headers, the
+// plugin's capability) and negotiates the remote-command protocol
+// (v5/v4/v3/v2.channel.k8s.io, channel.k8s.io); in Serve it runs the SPDY/3.1
+// session on the connection. The client opens one SPDY stream per channel
+// (error, stdin, stdout, stderr, resize); once the set the query asks for has
+// arrived the bridge starts Streams.Exec or Streams.Attach and moves bytes:
+// stdin DATA -> stdin frames, stdin FIN -> close_stdin, resize JSON -> resize
+// frames, plugin stdout/stderr -> DATA, and the plugin's exit frame -> the
+// metav1.Status the client turns into kubectl's exit code.
+//
+// Not yet bridged: port-forward and the WebSocket (v5.channel.k8s.io)
+// transport; both get 501 from Accept. The API server speaks SPDY to a node
+// unless the node declares ExtendWebSocketsToKubelet, which vkhost does not.
+//
+// Threading: no thread per session. Socket callbacks come from the kubelet
+// server's io threads, plugin callbacks from gRPC's callback-API threads;
+// each session serialises them with one mutex.
+#ifndef VKHOST_HOST_STREAMBRIDGE_STREAM_BRIDGE_H_
+#define VKHOST_HOST_STREAMBRIDGE_STREAM_BRIDGE_H_
+
+#include <memory>
+
+#include "absl/time/time.h"
+#include "host/kubeletapi/kubelet_api.h"
+
+namespace vkhost::plugin {
+class PluginClient;
+}
+
+namespace vkhost::streambridge {
+
+struct StreamBridgeOptions {
+  // How long the client has to open every stream the query asked for (the
+  // kubelet's default stream creation timeout).
+  absl::Duration stream_creation_timeout = absl::Seconds(30);
+  // After the exit status is written, how long to wait for the client to
+  // close the connection (closing first could cut off buffered output).
+  absl::Duration finish_timeout = absl::Seconds(15);
+};
+
+// The UpgradeHandler for /exec and /attach. Thread-safe: Accept and Serve
+// may run concurrently for any number of requests. Sessions keep what they
+// need alive themselves, but `plugin` is borrowed and must outlive the
+// kubelet server (whose Stop() closes every connection, which ends every
+// session and cancels its plugin stream).
+class StreamBridge : public kubeletapi::UpgradeHandler {
+ public:
+  explicit StreamBridge(plugin::PluginClient& plugin,
+                        StreamBridgeOptions options = {});
+
+  // 101 with the chosen X-Stream-Protocol-Version, or the error the kubelet
+  // would give: 400 for missing upgrade headers or stream flags, 403 when no
+  // protocol is shared (listing ours in X-Accepted-Stream-Protocol-Versions),
+  // 501 for port-forward, WebSocket or a plugin without the capability, 503
+  // while the plugin is down.
+  kubeletapi::UpgradeResponse Accept(
+      const kubeletapi::UpgradeRequest& request) override;
+
+  // Runs the session until the plugin's process ends and the client hung up,
+  // or the client goes away (which cancels the plugin stream). Returns at
+  // once; the session lives on the connection's and gRPC's callbacks.
+  void Serve(const kubeletapi::UpgradeRequest& request,
+             std::shared_ptr<kubeletapi::UpgradedConnection> connection) override;
+
+ private:
+  plugin::PluginClient& plugin_;
+  const StreamBridgeOptions options_;
+};
+
+}  // namespace vkhost::streambridge
+
+#endif  // VKHOST_HOST_STREAMBRIDGE_STREAM_BRIDGE_H_
