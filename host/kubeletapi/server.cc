@@ -414,6 +414,9 @@ class Session final : public std::enable_shared_from_this<Session>,
                       [self = shared_from_this(), res, request](beast::error_code ec,
                                                                 size_t) {
                         if (ec) return self->CloseSocket();
+                        // The session owns the connection from here; the
+                        // request's read/write deadlines must not cut it.
+                        self->Tcp().expires_never();
                         UpgradeHandler* handler =
                             self->server_.dependencies().upgrades;
                         handler->Serve(*request, self);
