@@ -44,6 +44,10 @@ ABSL_FLAG(std::string, context, "",
 ABSL_FLAG(double, kube_api_qps, 50,
           "Client-side limit on API requests per second (watches exempt).");
 ABSL_FLAG(int, kube_api_burst, 100, "Burst allowed above --kube-api-qps.");
+ABSL_FLAG(double, event_qps, 50,
+          "Client-side limit on Event writes per second, apart from "
+          "--kube-api-qps.");
+ABSL_FLAG(int, event_burst, 100, "Burst allowed above --event-qps.");
 ABSL_FLAG(std::string, node_name, "",
           "Name of the Node vkhost registers (default: this machine's "
           "hostname).");
@@ -121,6 +125,8 @@ vkhost::app::HostSettings SettingsFromFlags() {
   s.kube_context = absl::GetFlag(FLAGS_context);
   s.kube_api_qps = absl::GetFlag(FLAGS_kube_api_qps);
   s.kube_api_burst = absl::GetFlag(FLAGS_kube_api_burst);
+  s.event_qps = absl::GetFlag(FLAGS_event_qps);
+  s.event_burst = absl::GetFlag(FLAGS_event_burst);
   s.node_name = absl::GetFlag(FLAGS_node_name);
   if (s.node_name.empty()) s.node_name = Hostname();
   s.node_ip = absl::GetFlag(FLAGS_node_ip);

@@ -44,7 +44,14 @@ void LogSettings(const HostSettings& settings) {
               << settings.kube_api_qps << " burst " << settings.kube_api_burst;
 }
 
-absl::StatusOr<std::unique_ptr<kube::KubeClient>> NewClient(const HostSettings& settings) {
+// One client for everything but Events, one for Events, each with its own
+// rate limit.
+struct KubeClients {
+  std::unique_ptr<kube::KubeClient> main;
+  std::unique_ptr<kube::KubeClient> events;
+};
+
+absl::StatusOr<KubeClients> NewClients(const HostSettings& settings) {
   absl::StatusOr<kube::RestConfig> config =
       kube::ResolveRestConfig(settings.kubeconfig, settings.kube_context);
   if (!config.ok()) return config.status();
@@ -53,7 +60,14 @@ absl::StatusOr<std::unique_ptr<kube::KubeClient>> NewClient(const HostSettings& 
   kube::ClientOptions options;
   options.qps = settings.kube_api_qps;
   options.burst = settings.kube_api_burst;
-  return kube::NewKubeClient(*config, options);
+  auto main = kube::NewKubeClient(*config, options);
+  if (!main.ok()) return main.status();
+  options.qps = settings.event_qps;
+  options.burst = settings.event_burst;
+  options.max_connections = 2;
+  auto events = kube::NewKubeClient(*config, options);
+  if (!events.ok()) return events.status();
+  return KubeClients{*std::move(main), *std::move(events)};
 }
 
 int WaitForStopSignal(const sigset_t& stop_signals) {
@@ -135,15 +149,15 @@ int RunHost(const HostSettings& given, const plugin::PluginSource& source) {
   HostSettings settings = given;
   if (settings.node_ip.empty()) settings.node_ip = DetectNodeIp();
   VKLOG(INFO) << "vkhost " << VKHOST_VERSION << " starting";
-  std::unique_ptr<kube::KubeClient> client;
+  KubeClients clients;
   LogSettings(settings);
   if (!settings.standalone) {
-    auto made = NewClient(settings);
+    auto made = NewClients(settings);
     if (!made.ok()) {
       VKLOG(ERROR) << "cannot reach Kubernetes: " << made.status().message();
       return 1;
     }
-    client = *std::move(made);
+    clients = *std::move(made);
   }
   plugin::PluginSupervisor::Options options;
   options.source = source;
@@ -154,7 +168,7 @@ int RunHost(const HostSettings& given, const plugin::PluginSource& source) {
     return 1;
   }
   std::unique_ptr<VirtualNode> node;
-  if (client != nullptr) {
+  if (clients.main != nullptr) {
     node = std::make_unique<VirtualNode>(
         VirtualNodeSettings{.node_name = settings.node_name,
                             .node_ip = settings.node_ip,
@@ -165,7 +179,7 @@ int RunHost(const HostSettings& given, const plugin::PluginSource& source) {
                             .anonymous_auth = settings.anonymous_auth,
                             .node_labels = settings.node_labels,
                             .pod_workers = settings.pod_workers},
-        *client, supervisor);
+        *clients.main, *clients.events, supervisor);
     if (absl::Status started = node->Start(); !started.ok()) {
       VKLOG(ERROR) << "cannot start node \"" << settings.node_name
                    << "\": " << started.message();

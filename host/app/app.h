@@ -24,6 +24,10 @@ struct HostSettings {
   std::string kube_context;
   double kube_api_qps = 50;
   int kube_api_burst = 100;
+  // Events get a budget of their own, as on the kubelet, so a burst of pod
+  // starts does not starve status updates.
+  double event_qps = 50;
+  int event_burst = 100;
   std::string node_name;
   // Empty: detected (DetectNodeIp).
   std::string node_ip;

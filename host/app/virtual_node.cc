@@ -46,11 +46,13 @@ std::optional<resolve::ServiceAddress> MasterService(informer::Informer& service
 }  // namespace
 
 struct VirtualNode::State {
-  State(VirtualNodeSettings s, kube::KubeClient& c, plugin::PluginSupervisor& p)
-      : settings(std::move(s)), client(c), supervisor(p), plugin_client(p) {}
+  State(VirtualNodeSettings s, kube::KubeClient& c, kube::KubeClient& e,
+        plugin::PluginSupervisor& p)
+      : settings(std::move(s)), client(c), event_client(e), supervisor(p), plugin_client(p) {}
 
   const VirtualNodeSettings settings;
   kube::KubeClient& client;
+  kube::KubeClient& event_client;
   plugin::PluginSupervisor& supervisor;
   plugin::PluginClient plugin_client;
 
@@ -129,8 +131,8 @@ absl::Status VirtualNode::State::SyncCaches() {
 }
 
 VirtualNode::VirtualNode(VirtualNodeSettings settings, kube::KubeClient& client,
-                         plugin::PluginSupervisor& supervisor)
-    : state_(std::make_unique<State>(std::move(settings), client, supervisor)) {}
+                         kube::KubeClient& event_client, plugin::PluginSupervisor& supervisor)
+    : state_(std::make_unique<State>(std::move(settings), client, event_client, supervisor)) {}
 
 VirtualNode::~VirtualNode() { Stop(); }
 
@@ -140,7 +142,7 @@ absl::Status VirtualNode::Start() {
   s.objects = std::make_unique<KubeObjectSource>(s.client, *s.config_maps, *s.secrets,
                                                  *s.services);
   s.recorder = std::make_unique<events::EventRecorder>(
-      s.client, events::EventRecorder::Options{.component = "vkhost",
+      s.event_client, events::EventRecorder::Options{.component = "vkhost",
                                                .host = s.settings.node_name});
 
   node::NodeConfig node_config;

@@ -34,9 +34,10 @@ struct VirtualNodeSettings {
 
 class VirtualNode {
  public:
-  // Borrows `client` and `supervisor`; the supervisor must be started.
+  // Borrows the clients and `supervisor`; the supervisor must be started.
+  // `event_client` writes Events only, under its own rate limit.
   VirtualNode(VirtualNodeSettings settings, kube::KubeClient& client,
-              plugin::PluginSupervisor& supervisor);
+              kube::KubeClient& event_client, plugin::PluginSupervisor& supervisor);
   ~VirtualNode();  // Stop()s.
   VirtualNode(const VirtualNode&) = delete;
   VirtualNode& operator=(const VirtualNode&) = delete;
