@@ -8,6 +8,8 @@
 #include "common/log/log.h"
 #include "host/plugin/plugin.h"
 #include "host/streambridge/internal/remote_command.h"
+#include "host/streambridge/internal/port_forward.h"
+#include "host/streambridge/internal/spdy_port_forward.h"
 #include "host/streambridge/internal/spdy_remote_command.h"
 
 namespace vkhost::streambridge {
@@ -51,6 +53,15 @@ std::optional<UpgradeResponse> CheckCapability(plugin::PluginClient& plugin,
                          std::string(connection.status().message()));
 }
 
+UpgradeResponse SwitchingProtocols(std::string protocol) {
+  UpgradeResponse response;
+  response.status = 101;
+  response.headers = {{"Connection", "Upgrade"},
+                      {"Upgrade", "SPDY/3.1"},
+                      {"X-Stream-Protocol-Version", std::move(protocol)}};
+  return response;
+}
+
 }  // namespace
 
 StreamBridge::StreamBridge(plugin::PluginClient& plugin, StreamBridgeOptions options)
@@ -65,17 +76,19 @@ UpgradeResponse StreamBridge::Accept(const UpgradeRequest& request) {
               << HeaderLine(request.headers, "X-Stream-Protocol-Version")
               << "\" Sec-WebSocket-Protocol=\""
               << HeaderLine(request.headers, "Sec-WebSocket-Protocol") << "\"";
-  if (request.route != "exec" && request.route != "attach") {
+  const bool is_port_forward = request.route == "portForward";
+  if (request.route != "exec" && request.route != "attach" && !is_port_forward) {
     return Refuse(501, "/" + request.route + " is not implemented yet by vkhost");
   }
   if (!absl::StrContains(absl::AsciiStrToLower(upgrade), "spdy/3.1")) {
     if (absl::StrContains(absl::AsciiStrToLower(upgrade), "websocket")) {
-      return Refuse(501, "WebSocket exec/attach is not implemented yet by vkhost; "
-                         "use SPDY/3.1");
+      return Refuse(501, "WebSocket " + request.route +
+                             " is not implemented yet by vkhost; use SPDY/3.1");
     }
     return Refuse(400, "unable to upgrade: missing upgrade headers in request: Upgrade=\"" +
                            upgrade + "\"");
   }
+  if (is_port_forward) return AcceptPortForward(request);
   const bool is_exec = request.route == "exec";
   absl::StatusOr<internal::RemoteCommandOptions> options =
       internal::ParseRemoteCommandOptions(request.query, is_exec);
@@ -90,17 +103,34 @@ UpgradeResponse StreamBridge::Accept(const UpgradeRequest& request) {
           plugin_, is_exec ? v1::CAPABILITY_EXEC : v1::CAPABILITY_ATTACH, request.route)) {
     return *refused;
   }
-  UpgradeResponse response;
-  response.status = 101;
-  response.headers = {{"Connection", "Upgrade"},
-                      {"Upgrade", "SPDY/3.1"},
-                      {"X-Stream-Protocol-Version",
-                       internal::ProtocolName(*negotiation.protocol)}};
-  return response;
+  return SwitchingProtocols(internal::ProtocolName(*negotiation.protocol));
+}
+
+UpgradeResponse StreamBridge::AcceptPortForward(const UpgradeRequest& request) {
+  if (absl::Status negotiated = internal::NegotiatePortForwardProtocol(request.headers);
+      !negotiated.ok()) {
+    UpgradeResponse refused = Refuse(403, std::string(negotiated.message()));
+    refused.headers = {{"X-Accepted-Stream-Protocol-Versions",
+                        internal::kPortForwardProtocol}};
+    return refused;
+  }
+  if (auto refused =
+          CheckCapability(plugin_, v1::CAPABILITY_PORT_FORWARD, "port-forward")) {
+    return *refused;
+  }
+  return SwitchingProtocols(internal::kPortForwardProtocol);
 }
 
 void StreamBridge::Serve(const UpgradeRequest& request,
                          std::shared_ptr<kubeletapi::UpgradedConnection> connection) {
+  if (request.route == "portForward") {
+    internal::ServeSpdyPortForward(
+        {.pod_uid = request.pod_uid,
+         .pod_namespace = request.pod_namespace,
+         .pod_name = request.pod_name},
+        options_.stream_creation_timeout, plugin_, std::move(connection));
+    return;
+  }
   // Accept validated the same request; a failure here means the two
   // disagree, and the connection is closed rather than left hanging.
   const bool is_exec = request.route == "exec";

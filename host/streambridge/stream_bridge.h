@@ -1,10 +1,10 @@
-// host/streambridge: `kubectl exec` and `kubectl attach` sessions, bridged
+// host/streambridge: `kubectl exec`, `attach` and `port-forward` sessions, bridged
 // from the kubelet API's upgraded connection to the plugin's Streams RPCs.
 //
-// host/kubeletapi authenticates and authorizes an /exec or /attach request
-// and then hands it to an UpgradeHandler. StreamBridge is that handler: in
-// Accept it checks the request (query flags, SPDY upgrade headers, the
-// plugin's capability) and negotiates the remote-command protocol
+// host/kubeletapi authenticates and authorizes an /exec, /attach or
+// /portForward request and then hands it to an UpgradeHandler. StreamBridge
+// is that handler: in Accept it checks the request (query flags, SPDY upgrade
+// headers, the plugin's capability) and negotiates the remote-command protocol
 // (v5/v4/v3/v2.channel.k8s.io, channel.k8s.io); in Serve it runs the SPDY/3.1
 // session on the connection. The client opens one SPDY stream per channel
 // (error, stdin, stdout, stderr, resize); once the set the query asks for has
@@ -13,8 +13,16 @@
 // frames, plugin stdout/stderr -> DATA, and the plugin's exit frame -> the
 // metav1.Status the client turns into kubectl's exit code.
 //
-// Not yet bridged: port-forward and the WebSocket (v5.channel.k8s.io)
-// transport; both get 501 from Accept. The API server speaks SPDY to a node
+// `kubectl port-forward` (/portForward, protocol portforward.k8s.io) runs on
+// the same kind of session: per forwarded TCP connection the client opens an
+// error and a data stream with the same requestID; each complete pair gets
+// its own Streams.PortForward RPC, data flows both ways, the client's FIN
+// becomes close_write, the plugin's end FINs the streams and its error (or
+// a failed RPC) is written on the error stream. Many pairs share one
+// connection.
+//
+// Not yet bridged: the WebSocket (v5.channel.k8s.io, portforward) transport;
+// it gets 501 from Accept. The API server speaks SPDY to a node
 // unless the node declares ExtendWebSocketsToKubelet, which vkhost does not.
 //
 // Threading: no thread per session. Socket callbacks come from the kubelet
@@ -43,7 +51,7 @@ struct StreamBridgeOptions {
   absl::Duration finish_timeout = absl::Seconds(15);
 };
 
-// The UpgradeHandler for /exec and /attach. Thread-safe: Accept and Serve
+// The UpgradeHandler for /exec, /attach and /portForward. Thread-safe: Accept and Serve
 // may run concurrently for any number of requests. Sessions keep what they
 // need alive themselves, but `plugin` is borrowed and must outlive the
 // kubelet server (whose Stop() closes every connection, which ends every
@@ -56,18 +64,21 @@ class StreamBridge : public kubeletapi::UpgradeHandler {
   // 101 with the chosen X-Stream-Protocol-Version, or the error the kubelet
   // would give: 400 for missing upgrade headers or stream flags, 403 when no
   // protocol is shared (listing ours in X-Accepted-Stream-Protocol-Versions),
-  // 501 for port-forward, WebSocket or a plugin without the capability, 503
-  // while the plugin is down.
+  // 501 for WebSocket or a plugin without the capability (exec, attach or
+  // port-forward), 503 while the plugin is down.
   kubeletapi::UpgradeResponse Accept(
       const kubeletapi::UpgradeRequest& request) override;
 
   // Runs the session until the plugin's process ends and the client hung up,
-  // or the client goes away (which cancels the plugin stream). Returns at
+  // or the client goes away (which cancels the plugin stream); a port-forward
+  // session runs until the client closes the connection. Returns at
   // once; the session lives on the connection's and gRPC's callbacks.
   void Serve(const kubeletapi::UpgradeRequest& request,
              std::shared_ptr<kubeletapi::UpgradedConnection> connection) override;
 
  private:
+  kubeletapi::UpgradeResponse AcceptPortForward(const kubeletapi::UpgradeRequest& request);
+
   plugin::PluginClient& plugin_;
   const StreamBridgeOptions options_;
 };

@@ -1,9 +1,10 @@
-"""kubectl exec through the real API server to vkhost's kubelet API.
+"""kubectl exec and port-forward through the real API server to vkhost's kubelet API.
 
 The API server upgrades to SPDY/3.1 toward the node (vkhost does not declare
 ExtendWebSocketsToKubelet), and vkhost bridges the session to the mock
 plugin's Streams.Exec. The mock runs a few commands itself: echo, cat,
-sh -c 'exit N', env, sleep.
+sh -c 'exit N', env, sleep. Port-forward goes the same way to
+Streams.PortForward; every port of a mock pod echoes what it receives.
 
 Run from the repository root:
     VKHOST_BIN=build/bin/vkhost VKHOST_MOCK_PLUGIN=build/bin/vkhost-mock-plugin \\
@@ -12,7 +13,10 @@ Run from the repository root:
 
 import pathlib
 import re
+import socket
+import subprocess
 import sys
+import threading
 import unittest
 from typing import List
 
@@ -81,6 +85,99 @@ class ExecTest(VkhostTestCase):
     def test_unknown_command_exits_127(self):
         result = self.exec("frobnicate")
         self.assertEqual(result.returncode, 127, result.stderr + self.diagnostics())
+
+    # --- port-forward (the pod's ports echo, so one pod serves these too) ---
+
+    def test_port_forward_echoes_on_two_connections(self):
+        namespace, name = self.running_pod()
+        forward = PortForward(self, namespace, name, 8080)
+        try:
+            self.assertIsNotNone(forward.local_port,
+                                 "kubectl printed no 'Forwarding from' line: "
+                                 + "".join(forward.output) + self.diagnostics())
+            first = b"hello through port-forward\n"
+            second = bytes(range(256)) * 64  # 16 KiB, every byte value
+            self.assertEqual(echo_round_trip(forward.local_port, first), first)
+            self.assertEqual(echo_round_trip(forward.local_port, second), second)
+            self.assertIsNone(forward.process.poll(),
+                              "kubectl port-forward exited after two connections")
+        finally:
+            stderr = forward.stop()
+        self.assertNotIn("error forwarding port", stderr)
+
+    def test_port_forward_connections_can_overlap(self):
+        namespace, name = self.running_pod()
+        forward = PortForward(self, namespace, name, 8080)
+        try:
+            self.assertIsNotNone(forward.local_port, "".join(forward.output))
+            a = socket.create_connection(("127.0.0.1", forward.local_port), timeout=30)
+            b = socket.create_connection(("127.0.0.1", forward.local_port), timeout=30)
+            with a, b:
+                a.sendall(b"from a")
+                b.sendall(b"from b")
+                self.assertEqual(recv_exactly(b, 6), b"from b")
+                self.assertEqual(recv_exactly(a, 6), b"from a")
+        finally:
+            forward.stop()
+
+
+class PortForward:
+    """A running `kubectl port-forward pod/<name> :<port>`; stop() ends it."""
+
+    def __init__(self, test: VkhostTestCase, namespace: str, name: str, port: int):
+        cp = test.cp
+        argv = [str(cp.bin_dir / "kubectl"), "--kubeconfig", str(cp.kubeconfig),
+                "port-forward", "-n", namespace, f"pod/{name}", f":{port}"]
+        self.process = subprocess.Popen(argv, stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True)
+        self.local_port = None
+        self.output: List[str] = []
+        # kubectl prints "Forwarding from 127.0.0.1:NNNNN -> 8080" once it listens;
+        # the reader thread keeps draining stdout so kubectl never blocks on it.
+        ready = threading.Event()
+
+        def read_stdout():
+            for line in self.process.stdout:
+                self.output.append(line)
+                found = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> ", line)
+                if found and self.local_port is None:
+                    self.local_port = int(found.group(1))
+                    ready.set()
+            ready.set()
+
+        self.reader = threading.Thread(target=read_stdout, daemon=True)
+        self.reader.start()
+        ready.wait(timeout=60)
+
+    def stop(self) -> str:
+        """Ends kubectl; returns its stderr."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            _, stderr = self.process.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            _, stderr = self.process.communicate()
+        self.reader.join(timeout=10)
+        return stderr or ""
+
+
+def recv_exactly(conn: socket.socket, count: int) -> bytes:
+    """Reads until `count` bytes arrived or the peer closed."""
+    received = b""
+    while len(received) < count:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def echo_round_trip(port: int, payload: bytes) -> bytes:
+    """Sends `payload` to 127.0.0.1:port and reads as many bytes back."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        conn.sendall(payload)
+        return recv_exactly(conn, len(payload))
 
 
 if __name__ == "__main__":
