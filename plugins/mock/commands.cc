@@ -17,6 +17,7 @@ namespace vkhost::mock {
 ProcessOutput MockProcess::OnStdin(absl::string_view) { return {}; }
 ProcessOutput MockProcess::OnStdinClosed() { return {}; }
 ProcessOutput MockProcess::OnTimer() { return {}; }
+void MockProcess::OnResize(const v1::TerminalSize&) {}
 
 namespace {
 
@@ -131,6 +132,7 @@ class Shell final : public MockProcess {
     return output;
   }
   ProcessOutput OnStdinClosed() override { return Exit(0); }
+  void OnResize(const v1::TerminalSize& size) override { size_ = size; }
 
  private:
   void RunLine(const std::string& line, ProcessOutput& output) {
@@ -141,7 +143,10 @@ class Shell final : public MockProcess {
       output.exit_code = *code;
       return;
     }
-    if (!words.empty()) {
+    if (words == std::vector<std::string>{"stty", "size"}) {
+      absl::StrAppend(&output.stdout_data, size_.height(), " ", size_.width(),
+                      newline);
+    } else if (!words.empty()) {
       ProcessContext inner = context_;
       inner.argv = words;
       ProcessOutput result = MakeProcess(inner)->Start();
@@ -158,6 +163,7 @@ class Shell final : public MockProcess {
 
   ProcessContext context_;
   std::string pending_;
+  v1::TerminalSize size_;
 };
 
 std::unique_ptr<MockProcess> NotFound(const ProcessContext& context) {
@@ -304,6 +310,7 @@ v1::ExitStatus RunInSession(MockProcess& process, sdk::ProcessSession& session,
         output = process.OnStdin(input->data);
         break;
       case Kind::kResize:
+        process.OnResize(input->size);
         break;
       case Kind::kStdinClosed:
       case Kind::kEnded:

@@ -16,7 +16,9 @@
 //                     `exit [N]` exits N, anything else runs as a command
 //   sh|bash           reads command lines from stdin; with a tty prints a
 //                     "$ " prompt and echoes each line; `exit [N]` exits N;
-//                     exits 0 at end of stdin
+//                     `stty size` prints the last terminal size the host
+//                     sent as "ROWS COLUMNS" (0 0 before any); exits 0 at
+//                     end of stdin
 //   anything else     container: a long-running process that writes
 //                     "mock: <ns>/<pod>/<container> line N" every log
 //                     interval; exec: exit 127, "command not found"
@@ -69,6 +71,7 @@ class MockProcess {
   virtual ProcessOutput OnStdin(absl::string_view data);
   virtual ProcessOutput OnStdinClosed();
   virtual ProcessOutput OnTimer();
+  virtual void OnResize(const v1::TerminalSize& size);
 };
 
 std::unique_ptr<MockProcess> MakeProcess(const ProcessContext& context);

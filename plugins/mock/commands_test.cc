@@ -101,6 +101,19 @@ TEST(CommandsTest, TtyShellPromptsEchoesAndExits) {
   EXPECT_EQ(process->OnStdin("t 4\n").exit_code, 4);
 }
 
+TEST(CommandsTest, TtyShellReportsTheLastTerminalSize) {
+  auto process = MakeProcess(Exec({"sh"}, /*tty=*/true));
+  process->Start();
+  EXPECT_EQ(process->OnStdin("stty size\n").stdout_data,
+            "stty size\r\n0 0\r\n$ ");
+  v1::TerminalSize size;
+  size.set_width(120);
+  size.set_height(40);
+  process->OnResize(size);
+  EXPECT_EQ(process->OnStdin("stty size\n").stdout_data,
+            "stty size\r\n40 120\r\n$ ");
+}
+
 TEST(CommandsTest, PlainShellReadsCommandsWithoutPrompt) {
   auto process = MakeProcess(Exec({"sh"}));
   EXPECT_EQ(process->Start().stdout_data, "");
