@@ -16,7 +16,7 @@
 set -euo pipefail
 
 readonly MODULE_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl)
+readonly BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kubectl metrics-server)
 
 log() { echo "controlplane: $*" >&2; }
 die() { echo "controlplane: ERROR: $*" >&2; exit 1; }
@@ -34,7 +34,9 @@ cache_root="${VKHOST_CACHE_DIR:-${HOME}/.cache/vkhost}"
 out_dir="${cache_root}/k8s-${release}"
 bin_dir="${out_dir}/bin"
 stamp_file="${out_dir}/stamp"
-want_stamp="$(cat "${MODULE_DIR}/go.mod" "${MODULE_DIR}/go.sum" | sha256sum | cut -d' ' -f1)"
+want_stamp="$(cat "${MODULE_DIR}/go.mod" "${MODULE_DIR}/go.sum" \
+  "${MODULE_DIR}/metrics-server/go.mod" "${MODULE_DIR}/metrics-server/go.sum" |
+  sha256sum | cut -d' ' -f1)"
 
 is_up_to_date() {
   [[ -f "${stamp_file}" && "$(cat "${stamp_file}")" == "${want_stamp}" ]] || return 1
@@ -72,17 +74,20 @@ for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
   ldflags+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=1970-01-01T00:00:00Z"
 done
 
-build() {  # build <output> <package>...
+# build <output> <package>...; BUILD_MODULE_DIR and BUILD_LDFLAGS override the
+# module and ${ldflags}.
+build() {
   local output="$1"; shift
   log "go build $*"
   local start=${SECONDS}
-  (cd "${MODULE_DIR}" && CGO_ENABLED=0 go build -trimpath -ldflags "${ldflags}" -o "${output}" "$@") ||
+  (cd "${BUILD_MODULE_DIR:-${MODULE_DIR}}" &&
+     CGO_ENABLED=0 go build -trimpath -ldflags "${BUILD_LDFLAGS:-${ldflags}}" -o "${output}" "$@") ||
     die "go build of $* failed (see the compiler output above)"
   log "  done in $((SECONDS - start)) s"
 }
 
 total_start=${SECONDS}
-(cd "${MODULE_DIR}" && go mod download) ||
+(cd "${MODULE_DIR}" && go mod download && cd metrics-server && go mod download) ||
   die "downloading modules failed; is the Go module proxy (GOPROXY=$(go env GOPROXY)) reachable?"
 # The four Kubernetes commands share most packages, so one `go build` compiles
 # them together; their binary names come from the package paths.
@@ -94,6 +99,10 @@ build "${staging}/" \
 # The etcd server's main package is the module root go.etcd.io/etcd/server/v3,
 # which `go build` would name "server".
 build "${staging}/etcd" go.etcd.io/etcd/server/v3
+# metrics-server (for `kubectl top`) has a module of its own, pinned to the
+# k8s.io libraries of its release, and no Kubernetes version stamp.
+BUILD_MODULE_DIR="${MODULE_DIR}/metrics-server" BUILD_LDFLAGS="-s -w" \
+  build "${staging}/metrics-server" sigs.k8s.io/metrics-server/cmd/metrics-server
 
 for b in "${BINARIES[@]}"; do
   [[ -x "${staging}/${b}" ]] || die "build finished but ${b} is missing"

@@ -57,6 +57,8 @@ CONTROLPLANE_MODULE = REPO_ROOT / "tests" / "controlplane"
 SERVICE_CLUSTER_IP_RANGE = "10.0.0.0/24"
 SERVICE_CLUSTER_API_IP = "10.0.0.1"  # first address of the range: the `kubernetes` Service
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# The CN the API server presents to aggregated API servers.
+FRONT_PROXY_CLIENT = "front-proxy-client"
 CERT_DAYS = "3"
 
 
@@ -81,7 +83,8 @@ class KubectlError(ControlPlaneError):
 
 # --- Finding the binaries ---------------------------------------------------
 
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl",
+            "metrics-server")
 
 
 def pinned_release() -> str:
@@ -474,6 +477,9 @@ class ControlPlane:
         self.kubelet_client_cert, self.kubelet_client_key = self._ca.issue(
             "apiserver-kubelet-client", "kube-apiserver-kubelet-client", ["system:masters"],
             client=True)
+        # The aggregator's identity toward extension API servers (metrics-server).
+        self.proxy_client_cert, self.proxy_client_key = self._ca.issue(
+            "front-proxy-client", FRONT_PROXY_CLIENT, client=True)
         self.sa_key, self.sa_pub = pki / "sa.key", pki / "sa.pub"
         _openssl_keypair(self.sa_key, self.sa_pub)
 
@@ -512,6 +518,17 @@ class ControlPlane:
             # The `kubernetes` Service may not point at loopback, and nothing in
             # this cluster runs pods that would use it.
             "--endpoint-reconciler-type=none",
+            # The aggregation layer, for metrics-server. With aggregator
+            # routing the API server dials an APIService's endpoint directly,
+            # as there is no kube-proxy to make Service IPs work.
+            f"--requestheader-client-ca-file={self._ca.cert}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={self.proxy_client_cert}",
+            f"--proxy-client-key-file={self.proxy_client_key}",
+            "--enable-aggregator-routing=true",
             "--allow-privileged=true", "--profiling=false"])
         self._wait_http(apiserver, f"{self.server}/readyz", lambda status, body: status == 200,
                         client_cert=(self.admin_cert, self.admin_key))
@@ -544,6 +561,57 @@ class ControlPlane:
         for component, port in ((cm, cm_port), (sched, sched_port)):
             self._wait_http(component, f"https://127.0.0.1:{port}/healthz",
                             lambda status, body: status == 200, verify=False)
+
+    def start_metrics_server(self, address: str, resolution_seconds: int = 10) -> None:
+        """Runs metrics-server and serves it as v1beta1.metrics.k8s.io (`kubectl top`).
+
+        `address` is a non-loopback IP of this machine: the API server reaches
+        metrics-server through an EndpointSlice, which may not hold loopback
+        addresses. metrics-server scrapes each node's /metrics/resource at its
+        InternalIP and status port as admin, skipping verification of the
+        kubelets' serving certificates. Returns once the APIService is
+        Available; `kubectl top` answers after two scrapes.
+        """
+        port = free_port()
+        server = self._spawn("metrics-server", [
+            f"--kubeconfig={self.kubeconfig}",
+            f"--authentication-kubeconfig={self.kubeconfig}",
+            f"--authorization-kubeconfig={self.kubeconfig}",
+            f"--requestheader-client-ca-file={self._ca.cert}",
+            f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+            f"--client-ca-file={self._ca.cert}",
+            f"--bind-address={address}", f"--secure-port={port}",
+            f"--cert-dir={self.directory / 'metrics-server'}",
+            "--kubelet-insecure-tls", "--kubelet-use-node-status-port",
+            "--kubelet-preferred-address-types=InternalIP", "--kubelet-request-timeout=5s",
+            f"--metric-resolution={resolution_seconds}s", "--profiling=false"])
+        self._wait_http(server, f"https://{address}:{port}/livez",
+                        lambda status, body: status == 200, verify=False)
+        name, namespace = "metrics-server", "kube-system"
+        objects = [
+            {"apiVersion": "v1", "kind": "Service",
+             "metadata": {"name": name, "namespace": namespace},
+             "spec": {"ports": [{"name": "https", "port": 443, "targetPort": port}]}},
+            {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+             "metadata": {"name": name, "namespace": namespace,
+                          "labels": {"kubernetes.io/service-name": name}},
+             "addressType": "IPv4",
+             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+             "endpoints": [{"addresses": [address], "conditions": {"ready": True}}]},
+            {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+             "metadata": {"name": "v1beta1.metrics.k8s.io"},
+             "spec": {"group": "metrics.k8s.io", "version": "v1beta1",
+                      "service": {"name": name, "namespace": namespace, "port": 443},
+                      "insecureSkipTLSVerify": True,
+                      "groupPriorityMinimum": 100, "versionPriority": 100}}]
+        self.kubectl("apply", "-f", "-", input=json.dumps(
+            {"apiVersion": "v1", "kind": "List", "items": objects}))
+
+        def available():
+            service = self.kubectl_json("get", "apiservice", "v1beta1.metrics.k8s.io")
+            return any(c.get("type") == "Available" and c.get("status") == "True"
+                       for c in service.get("status", {}).get("conditions", []))
+        self.wait_for("APIService v1beta1.metrics.k8s.io Available", available)
 
     def _spawn(self, name: str, args: List[str]) -> _Component:
         component = _Component(name, [str(self.bin_dir / name), *args],
