@@ -81,6 +81,11 @@ class VkhostTestCase(unittest.TestCase):
         return []
 
     @classmethod
+    def vkhost_kubeconfig(cls) -> pathlib.Path:
+        """vkhost's credentials; admin unless a subclass narrows them."""
+        return cls.cp.kubeconfig
+
+    @classmethod
     def setUpClass(cls):
         try:
             cls.cp = cluster.ControlPlane(controllers=False)
@@ -104,11 +109,11 @@ class VkhostTestCase(unittest.TestCase):
                 cls.dir / "mock-plugin.log")
             cls.plugin.start()
             cls.addClassCleanup(cls.plugin.stop)
-            cls.vkhost = cluster.VkhostProcess(cls.cp.kubeconfig, cls.node, cls.dir,
+            cls.vkhost = cluster.VkhostProcess(cls.vkhost_kubeconfig(), cls.node, cls.dir,
                                                plugin_endpoint=f"unix://{cls.socket}",
                                                extra_args=cls.vkhost_args())
         else:
-            cls.vkhost = cluster.VkhostProcess(cls.cp.kubeconfig, cls.node, cls.dir,
+            cls.vkhost = cluster.VkhostProcess(cls.vkhost_kubeconfig(), cls.node, cls.dir,
                                                plugin=mock, extra_args=cls.vkhost_args())
         cls.vkhost.start()
         cls.addClassCleanup(cls._stop_vkhost)
