@@ -8,10 +8,14 @@ time-to-Ready percentiles (creationTimestamp to the Ready condition, whole
 seconds as the API stores them), vkhost's peak and final RSS, then deletes
 them all and prints the deletion rate. Figures only: nothing here asserts.
 
-    python3 tests/bench/pods_to_running.py --pods 5000 [--workers 10]
+    python3 tests/bench/pods_to_running.py --pods 5000 [--workers 10] [--qps 50 --burst 100]
+    python3 tests/bench/pods_to_running.py --pods 5000 --upstream "$(tests/bench/build-upstream.sh)"
 
 Binaries come from VKHOST_BIN / VKHOST_MOCK_PLUGIN (default build/bin/...).
-The same script pointed at upstream virtual-kubelet gives the comparison.
+`--upstream BINARY` runs the same scenario against upstream virtual-kubelet
+with its built-in mock provider instead (the "node" lines then describe it).
+Upstream has no client rate-limit flags and uses client-go's defaults
+(5 QPS, burst 10); `--qps 5 --burst 10` gives vkhost the same budget.
 """
 import argparse
 import datetime
@@ -38,6 +42,18 @@ def rss_kib(pid: int) -> int:
 
 def parse_time(text: str) -> datetime.datetime:
     return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
+
+
+def ready_time(pod: dict):
+    """When the pod became Ready; upstream's mock leaves lastTransitionTime
+    unset, so its containers' startedAt stands in. None if neither is there."""
+    cond = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+    if cond.get("lastTransitionTime"):
+        return parse_time(cond["lastTransitionTime"])
+    started = [s["state"]["running"]["startedAt"]
+               for s in pod["status"].get("containerStatuses", [])
+               if s.get("state", {}).get("running", {}).get("startedAt")]
+    return max(map(parse_time, started)) if started else None
 
 
 def percentile(values, p):
@@ -70,11 +86,61 @@ def count_ready(cp, namespace):
     return pods, ready
 
 
+def start_node(cp, node: str, tmp: pathlib.Path, args) -> cluster.LoggedProcess:
+    """Starts vkhost with the mock plugin, or upstream virtual-kubelet with its mock."""
+    if args.upstream:
+        return start_upstream(cp, node, tmp, args)
+    extra = [f"--pod-workers={args.workers}", "--log-level=info"]
+    if args.qps is not None:
+        extra.append(f"--kube-api-qps={args.qps}")
+    if args.burst is not None:
+        extra.append(f"--kube-api-burst={args.burst}")
+    vk = cluster.VkhostProcess(
+        cp.kubeconfig, node, tmp,
+        plugin=[cluster.built_binary("VKHOST_MOCK_PLUGIN", "vkhost-mock-plugin"),
+                "--running-delay=0s", "--log-interval=1h"],
+        extra_args=extra)
+    vk.start()
+    return vk
+
+
+def start_upstream(cp, node: str, tmp: pathlib.Path, args) -> cluster.LoggedProcess:
+    # Upstream takes its serving certificate, node IP and port from the
+    # environment and the mock's capacity from a JSON file keyed by node.
+    (tmp / "pki").mkdir()
+    cert, key = cluster.CertificateAuthority(tmp / "pki").issue(
+        "upstream", node, server_names=["127.0.0.1"])
+    config = tmp / "mock-provider.json"
+    config.write_text(json.dumps({node: {"cpu": "1000", "memory": "4Ti",
+                                         "pods": str(max(110, args.pods))}}))
+    env = [f"KUBECONFIG={cp.kubeconfig}", "VKUBELET_POD_IP=127.0.0.1",
+           f"KUBELET_PORT={cluster.free_port()}",
+           f"APISERVER_CERT_LOCATION={cert}", f"APISERVER_KEY_LOCATION={key}"]
+    vk = cluster.LoggedProcess("virtual-kubelet", [
+        "env", *env, args.upstream, "--provider=mock", f"--provider-config={config}",
+        f"--nodename={node}", f"--pod-sync-workers={args.workers}",
+        f"--metrics-addr=127.0.0.1:{cluster.free_port()}"], tmp / "virtual-kubelet.log")
+    vk.start()
+    return vk
+
+
+def describe(args) -> str:
+    if args.upstream:
+        return "upstream virtual-kubelet, mock provider (client-go default 5 QPS, burst 10)"
+    return "vkhost + vkhost-mock-plugin (--kube-api-qps {}, --kube-api-burst {})".format(
+        args.qps if args.qps is not None else "50 default",
+        args.burst if args.burst is not None else "100 default")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pods", type=int, default=1000)
     parser.add_argument("--workers", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=1800)
+    parser.add_argument("--qps", type=float, default=None, help="vkhost --kube-api-qps")
+    parser.add_argument("--burst", type=int, default=None, help="vkhost --kube-api-burst")
+    parser.add_argument("--upstream", metavar="BINARY", default=None,
+                        help="benchmark upstream virtual-kubelet (mock provider) instead")
     args = parser.parse_args()
 
     with cluster.ControlPlane(controllers=False) as cp, \
@@ -82,12 +148,7 @@ def main() -> int:
         ns, node = "bench", "vk-bench"
         cp.kubectl("create", "namespace", ns)
         cp.kubectl("create", "serviceaccount", "default", "-n", ns)
-        vk = cluster.VkhostProcess(
-            cp.kubeconfig, node, pathlib.Path(tmp),
-            plugin=[cluster.built_binary("VKHOST_MOCK_PLUGIN", "vkhost-mock-plugin"),
-                    "--running-delay=0s", "--log-interval=1h"],
-            extra_args=[f"--pod-workers={args.workers}", "--log-level=info"])
-        vk.start()
+        vk = start_node(cp, node, pathlib.Path(tmp), args)
         cp.wait_for(f"node {node} to register",
                     lambda: cp.kubectl_run("get", "node", node).returncode == 0, 60)
         cp.kubectl("wait", "--for=condition=Ready", f"node/{node}", "--timeout=60s")
@@ -117,9 +178,10 @@ def main() -> int:
         running = time.monotonic() - start
         latencies = []
         for p in ready:
-            born = parse_time(p["metadata"]["creationTimestamp"])
-            cond = next(c for c in p["status"]["conditions"] if c["type"] == "Ready")
-            latencies.append((parse_time(cond["lastTransitionTime"]) - born).total_seconds())
+            ready_at = ready_time(p)
+            if ready_at:
+                born = parse_time(p["metadata"]["creationTimestamp"])
+                latencies.append((ready_at - born).total_seconds())
         loaded_rss = rss_kib(vk.pid)
 
         start_delete = time.monotonic()
@@ -133,14 +195,16 @@ def main() -> int:
         stop.set()
         sampler.join()
 
+        print(f"node                      {describe(args)}")
         print(f"pods                      {args.pods} (workers {args.workers})")
         print(f"created by kubectl in     {created:.1f} s ({args.pods / created:.0f} pods/s)")
         print(f"all Running+Ready after   {running:.1f} s ({args.pods / running:.0f} pods/s)")
-        print("time to Ready (s)         p50 {:.0f}  p90 {:.0f}  p99 {:.0f}  max {:.0f}".format(
-            percentile(latencies, 50), percentile(latencies, 90),
-            percentile(latencies, 99), max(latencies)))
+        if latencies:
+            print("time to Ready (s)         p50 {:.0f}  p90 {:.0f}  p99 {:.0f}  max {:.0f}".format(
+                percentile(latencies, 50), percentile(latencies, 90),
+                percentile(latencies, 99), max(latencies)))
         print(f"all deleted after         {deleted:.1f} s ({args.pods / deleted:.0f} pods/s)")
-        print(f"vkhost RSS (MiB)          idle {idle_rss / 1024:.0f}  with pods "
+        print(f"node RSS (MiB)            idle {idle_rss / 1024:.0f}  with pods "
               f"{loaded_rss / 1024:.0f}  peak {peak[0] / 1024:.0f}")
         vk.stop()
     return 0
