@@ -73,6 +73,10 @@ ABSL_FLAG(std::string, client_ca_file, "",
 ABSL_FLAG(bool, anonymous_auth, false,
           "Let requests without credentials through to authorization as "
           "system:anonymous instead of answering 401.");
+ABSL_FLAG(absl::Duration, streaming_connection_idle_timeout, absl::Hours(4),
+          "Close an exec, attach or port-forward connection that moved no "
+          "byte either way for this long (ending its plugin stream); 0: "
+          "never.");
 ABSL_FLAG(int, pod_workers, 10,
           "Pods reconciled in parallel (each worker makes blocking API and "
           "plugin calls).");
@@ -136,6 +140,8 @@ vkhost::app::HostSettings SettingsFromFlags() {
   s.tls_private_key_file = absl::GetFlag(FLAGS_tls_private_key_file);
   s.client_ca_file = absl::GetFlag(FLAGS_client_ca_file);
   s.anonymous_auth = absl::GetFlag(FLAGS_anonymous_auth);
+  s.streaming_connection_idle_timeout =
+      absl::GetFlag(FLAGS_streaming_connection_idle_timeout);
   s.standalone = absl::GetFlag(FLAGS_standalone);
   s.plugin_command = absl::GetFlag(FLAGS_plugin);
   s.plugin_endpoint = absl::GetFlag(FLAGS_plugin_endpoint);

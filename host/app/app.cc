@@ -177,6 +177,8 @@ int RunHost(const HostSettings& given, const plugin::PluginSource& source) {
                             .tls_private_key_file = settings.tls_private_key_file,
                             .client_ca_file = settings.client_ca_file,
                             .anonymous_auth = settings.anonymous_auth,
+                            .streaming_connection_idle_timeout =
+                                settings.streaming_connection_idle_timeout,
                             .node_labels = settings.node_labels,
                             .pod_workers = settings.pod_workers},
         *clients.main, *clients.events, supervisor);

@@ -37,6 +37,7 @@ struct HostSettings {
   std::string tls_private_key_file;
   std::string client_ca_file;
   bool anonymous_auth = false;
+  absl::Duration streaming_connection_idle_timeout = absl::Hours(4);
   int pod_workers = 10;
   // Supervise the plugin only, without Kubernetes (plugin development).
   bool standalone = false;

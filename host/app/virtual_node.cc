@@ -83,6 +83,7 @@ absl::Status VirtualNode::State::ServeKubeletApi() {
   options.tls_private_key_file = settings.tls_private_key_file;
   options.client_ca_file = settings.client_ca_file;
   options.anonymous_auth = settings.anonymous_auth;
+  options.streaming_connection_idle_timeout = settings.streaming_connection_idle_timeout;
   stream_bridge = std::make_unique<streambridge::StreamBridge>(plugin_client);
   kubelet = std::make_unique<kubeletapi::KubeletServer>(
       options, kubeletapi::KubeletServerDependencies{.kube = &client,

@@ -27,6 +27,8 @@ struct VirtualNodeSettings {
   std::string tls_private_key_file;
   std::string client_ca_file;
   bool anonymous_auth = false;
+  // Upgraded kubelet API connections idle this long are closed; <= 0: never.
+  absl::Duration streaming_connection_idle_timeout = absl::Hours(4);
   std::map<std::string, std::string> node_labels;
   int pod_workers = 10;
   absl::Duration cache_sync_timeout = absl::Minutes(2);

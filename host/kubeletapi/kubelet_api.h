@@ -12,6 +12,8 @@
 // plugin's Stats.GetStatsSummary). Requests that switch protocols (exec,
 // attach, portForward over SPDY or WebSocket) are handed, once authorized,
 // with their TLS connection to an UpgradeHandler; without one they get 501.
+// /run executes a command through the plugin's Streams.Exec and answers
+// with its output.
 //
 // Threading: one io_context run by a small fixed pool of threads does all
 // socket work; blocking calls (TokenReview, SubjectAccessReview, unary plugin
@@ -69,6 +71,10 @@ struct KubeletServerOptions {
   int io_threads = 2;        // run the io_context
   int blocking_threads = 4;  // TokenReview, SubjectAccessReview, plugin calls
   absl::Duration idle_timeout = absl::Seconds(90);  // between requests
+  // An exec/attach/port-forward connection that moves no byte either way
+  // for this long is closed (the kubelet's
+  // --streaming-connection-idle-timeout). Zero or less: never.
+  absl::Duration streaming_connection_idle_timeout = absl::Hours(4);
   absl::Duration handshake_timeout = absl::Seconds(30);
   absl::Duration write_timeout = absl::Minutes(5);  // one response write
   size_t max_header_bytes = 1 << 20;
@@ -129,6 +135,10 @@ class UpgradedConnection {
                      std::function<void(absl::Status status)> done) = 0;
   // Closes both directions; outstanding callbacks complete with errors.
   virtual void Close() = 0;
+  // Runs `task` on the connection's executor, never inline: for completions
+  // a layer above must not run under its caller's lock. Tasks are dropped
+  // unrun once the server has stopped.
+  virtual void Post(std::function<void()> task) = 0;
 };
 
 // Takes over upgrade requests (the SPDY/WebSocket bridges). Accept runs on a

@@ -8,18 +8,21 @@
 #include <openssl/ssl.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -31,6 +34,8 @@
 #include "host/kube/client.h"
 #include "host/kubeletapi/kubelet_api.h"
 #include "host/plugin/plugin.h"
+#include "host/streambridge/stream_bridge.h"
+#include "host/websocket/websocket.h"
 #include "nlohmann/json.hpp"
 
 namespace vkhost::kubeletapi {
@@ -252,6 +257,37 @@ class FakePlugin final : public v1::Identity::Service,
     absl::MutexLock lock(&mu_);
     released_ = true;
   }
+  // `fail ...` writes to stderr and exits 3; anything else prints its argv
+  // (comma-joined) on stdout, then "err" on stderr, and exits 0.
+  grpc::Status Exec(grpc::ServerContext*,
+                    grpc::ServerReaderWriter<v1::ExecResponse, v1::ExecRequest>* stream)
+      override {
+    v1::ExecRequest first;
+    if (!stream->Read(&first) || !first.has_start()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "no start frame");
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      last_exec_ = first.start();
+    }
+    const auto& argv = first.start().command();
+    const bool fail = !argv.empty() && argv[0] == "fail";
+    v1::ExecResponse frame;
+    if (!fail) {
+      frame.set_stdout("out:" + absl::StrJoin(argv, ",") + "\n");
+      stream->Write(frame);
+    }
+    frame.set_stderr(fail ? "bad input\n" : "err\n");
+    stream->Write(frame);
+    frame.mutable_exit()->set_exit_code(fail ? 3 : 0);
+    stream->Write(frame);
+    return grpc::Status::OK;
+  }
+  v1::ExecStart last_exec() {
+    absl::MutexLock lock(&mu_);
+    return last_exec_;
+  }
+
   bool released() {
     absl::MutexLock lock(&mu_);
     return released_;
@@ -271,6 +307,7 @@ class FakePlugin final : public v1::Identity::Service,
   bool released_ ABSL_GUARDED_BY(mu_) = false;
   bool saw_cancel_ ABSL_GUARDED_BY(mu_) = false;
   v1::ContainerLogsRequest last_request_ ABSL_GUARDED_BY(mu_);
+  v1::ExecStart last_exec_ ABSL_GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------------------
@@ -731,8 +768,7 @@ TEST_F(KubeletServerTest, UpgradeRoutesAre501AfterAuthorization) {
   httplib::Headers headers = {{"Connection", "Upgrade"}, {"Upgrade", "SPDY/3.1"},
                               {"X-Stream-Protocol-Version", "v4.channel.k8s.io"}};
   for (const char* path : {"/exec/default/web/app?command=ls&output=1",
-                           "/attach/default/web/app?output=1", "/portForward/default/web",
-                           "/run/default/web/app?cmd=ls"}) {
+                           "/attach/default/web/app?output=1", "/portForward/default/web"}) {
     auto result = Client()->Post(path, headers, "", "text/plain");
     ASSERT_TRUE(result) << path;
     EXPECT_EQ(result->status, 501) << path;
@@ -740,6 +776,53 @@ TEST_F(KubeletServerTest, UpgradeRoutesAre501AfterAuthorization) {
     EXPECT_EQ(status["kind"], "Status") << path;
     EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("not implemented yet"));
   }
+}
+
+TEST_F(KubeletServerTest, RunAnswersStdoutThenStderr) {
+  StartServer({v1::CAPABILITY_EXEC});
+  kube_.Allow("alice", {"*"});
+  auto result = Client()->Post("/run/default/web/app?cmd=echo%20a%20b", "", "text/plain");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 200);
+  EXPECT_EQ(result->body, "out:echo,a,b\nerr\n");
+  EXPECT_EQ(result->get_header_value("Content-Type"), "application/json");
+  v1::ExecStart seen = plugin_->last_exec();
+  EXPECT_EQ(seen.pod().uid(), "uid-web");
+  EXPECT_EQ(seen.container(), "app");
+  EXPECT_FALSE(seen.stdin());
+  EXPECT_TRUE(seen.stdout());
+
+  // The {uid} form, and a non-zero exit: 500 with the kubelet's text.
+  auto failed =
+      Client()->Post("/run/default/web/uid-web/app?cmd=fail%20now", "", "text/plain");
+  ASSERT_TRUE(failed);
+  EXPECT_EQ(failed->status, 500);
+  EXPECT_EQ(failed->body, "command 'fail now' exited with 3: bad input\n");
+
+  EXPECT_EQ(Get("/run/default/web/app?cmd=ls")->status, 405);  // POST only
+}
+
+TEST_F(KubeletServerTest, RunErrorsAreClearAnswers) {
+  StartServer({v1::CAPABILITY_EXEC});
+  kube_.Allow("alice", {"*"});
+  auto no_pod = Client()->Post("/run/default/ghost/app?cmd=ls", "", "text/plain");
+  ASSERT_TRUE(no_pod);
+  EXPECT_EQ(no_pod->status, 404);
+  EXPECT_THAT(no_pod->body, HasSubstr("pod does not exist"));
+  auto no_container = Client()->Post("/run/default/web/sidecar?cmd=ls", "", "text/plain");
+  ASSERT_TRUE(no_container);
+  EXPECT_EQ(no_container->status, 404);
+  EXPECT_THAT(no_container->body, HasSubstr("container \"sidecar\" not found"));
+  EXPECT_EQ(Client()->Post("/run/default/web/app", "", "text/plain")->status, 400);
+}
+
+TEST_F(KubeletServerTest, RunWithoutExecCapabilityIs501) {
+  StartServer({v1::CAPABILITY_STATS});
+  kube_.Allow("alice", {"*"});
+  auto result = Client()->Post("/run/default/web/app?cmd=ls", "", "text/plain");
+  ASSERT_TRUE(result);
+  EXPECT_EQ(result->status, 501);
+  EXPECT_THAT(result->body, HasSubstr("does not support running commands"));
 }
 
 // Upgrade seam: answers 101 and echoes what it reads until the peer closes.
@@ -827,6 +910,193 @@ TEST_F(KubeletServerTest, UpgradeHandsTheConnectionToTheHandler) {
       "Upgrade: echo\r\nContent-Length: 0\r\n\r\n",
       "\r\n\r\n");
   EXPECT_THAT(wrong, HasSubstr("HTTP/1.1 404"));
+}
+
+TEST_F(KubeletServerTest, UpgradeOfUnknownContainerIs404) {
+  EchoUpgradeHandler echo;
+  StartServer(AllCapabilities(), {}, &echo);
+  kube_.Allow("alice", {"*"});
+  std::string answer = RawTlsExchange(
+      server_->port(),
+      "GET /exec/default/web/sidecar?command=ls&output=1 HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer alice-token\r\nConnection: Upgrade\r\n"
+      "Upgrade: websocket\r\nContent-Length: 0\r\n\r\n",
+      "\r\n\r\n");
+  EXPECT_THAT(answer, HasSubstr("HTTP/1.1 404"));
+}
+
+TEST_F(KubeletServerTest, IdleUpgradedConnectionIsClosed) {
+  EchoUpgradeHandler echo;
+  KubeletServerOptions options;
+  options.streaming_connection_idle_timeout = absl::Milliseconds(300);
+  StartServer(AllCapabilities(), options, &echo);
+  kube_.Allow("alice", {"*"});
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  BIO* bio = BIO_new_ssl_connect(ctx);
+  BIO_set_conn_hostname(bio, absl::StrCat("127.0.0.1:", server_->port()).c_str());
+  ASSERT_EQ(BIO_do_connect(bio), 1);
+  const std::string request =
+      "POST /exec/default/web/app?command=sh&output=1 HTTP/1.1\r\nHost: x\r\n"
+      "Authorization: Bearer alice-token\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
+  ASSERT_EQ(BIO_write(bio, request.data(), static_cast<int>(request.size())),
+            static_cast<int>(request.size()));
+  std::string received;
+  char buffer[4096];
+  while (!absl::StrContains(received, "\r\n\r\n")) {
+    int n = BIO_read(bio, buffer, sizeof(buffer));
+    ASSERT_GT(n, 0);
+    received.append(buffer, n);
+  }
+  EXPECT_THAT(received, HasSubstr("101 Switching Protocols"));
+  // The client stays connected and silent: the server gives up on it.
+  EXPECT_TRUE(WaitForNoSessions()) << server_->live_sessions() << " sessions left";
+  EXPECT_LE(BIO_read(bio, buffer, sizeof(buffer)), 0);  // closed by the server
+  BIO_free_all(bio);
+  SSL_CTX_free(ctx);
+}
+
+// ---------------------------------------------------------------------------
+// The real StreamBridge behind the server, over WebSocket.
+
+// Forwards to a StreamBridge made once the fixture's plugin client exists.
+class BridgeHandler final : public UpgradeHandler {
+ public:
+  void Use(plugin::PluginClient& client) {
+    bridge_ = std::make_unique<streambridge::StreamBridge>(client);
+  }
+  UpgradeResponse Accept(const UpgradeRequest& request) override {
+    return bridge_->Accept(request);
+  }
+  void Serve(const UpgradeRequest& request,
+             std::shared_ptr<UpgradedConnection> connection) override {
+    bridge_->Serve(request, std::move(connection));
+  }
+
+ private:
+  std::unique_ptr<streambridge::StreamBridge> bridge_;
+};
+
+struct WebSocketAnswer {
+  std::string head;  // status line and headers
+  std::vector<websocket::Message> messages;  // up to and with the close frame
+};
+
+// Upgrades `path` to WebSocket with `protocol`, sends `frames` (already
+// encoded, masked), and reads until the server's close frame (or EOF).
+WebSocketAnswer WebSocketExchange(uint16_t port, const std::string& path,
+                                  const std::string& protocol,
+                                  const std::string& frames = "") {
+  const std::string request = absl::StrCat(
+      "GET ", path, " HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-token\r\n"
+      "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Protocol: ",
+      protocol, "\r\n\r\n", frames);
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  BIO* bio = BIO_new_ssl_connect(ctx);
+  BIO_set_conn_hostname(bio, absl::StrCat("127.0.0.1:", port).c_str());
+  WebSocketAnswer answer;
+  std::string received;
+  websocket::FrameParser parser({.require_masked = false});
+  bool closed = false;
+  if (BIO_do_connect(bio) == 1 &&
+      BIO_write(bio, request.data(), static_cast<int>(request.size())) ==
+          static_cast<int>(request.size())) {
+    char buffer[4096];
+    while (!closed) {
+      int n = BIO_read(bio, buffer, sizeof(buffer));
+      if (n <= 0) break;
+      received.append(buffer, n);
+      if (answer.head.empty()) {
+        size_t end = received.find("\r\n\r\n");
+        if (end == std::string::npos) continue;
+        answer.head = received.substr(0, end + 4);
+        received.erase(0, end + 4);
+        if (!absl::StrContains(answer.head, " 101 ")) break;
+      }
+      parser.Feed(received);
+      received.clear();
+      for (;;) {
+        absl::StatusOr<std::optional<websocket::Message>> next = parser.Next();
+        if (!next.ok() || !next->has_value()) break;
+        answer.messages.push_back(**next);
+        if (answer.messages.back().opcode == websocket::Opcode::kClose) closed = true;
+      }
+    }
+    if (closed) {
+      const std::string bye = websocket::EncodeRawFrame(
+          websocket::Opcode::kClose, std::string("\x03\xe8", 2), true,
+          std::array<uint8_t, 4>{9, 8, 7, 6});
+      BIO_write(bio, bye.data(), static_cast<int>(bye.size()));
+    }
+  }
+  BIO_free_all(bio);
+  SSL_CTX_free(ctx);
+  return answer;
+}
+
+std::string ClientChannelFrame(uint8_t channel, const std::string& data) {
+  return websocket::EncodeRawFrame(websocket::Opcode::kBinary,
+                                   std::string(1, static_cast<char>(channel)) + data, true,
+                                   std::array<uint8_t, 4>{1, 2, 3, 4});
+}
+
+TEST_F(KubeletServerTest, WebSocketExecCarriesOutputAndStatus) {
+  BridgeHandler bridge;
+  StartServer({v1::CAPABILITY_EXEC}, {}, &bridge);
+  bridge.Use(*client_);
+  kube_.Allow("alice", {"*"});
+  WebSocketAnswer answer = WebSocketExchange(
+      server_->port(), "/exec/default/web/app?command=greet&command=x&output=1&error=1",
+      "v5.channel.k8s.io");
+  EXPECT_THAT(answer.head, HasSubstr("HTTP/1.1 101"));
+  EXPECT_THAT(answer.head, HasSubstr("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+  EXPECT_THAT(answer.head, HasSubstr("Sec-WebSocket-Protocol: v5.channel.k8s.io"));
+  std::vector<std::string> payloads;
+  for (const websocket::Message& m : answer.messages) payloads.push_back(m.payload);
+  ASSERT_EQ(payloads.size(), 5u) << absl::StrJoin(payloads, " | ");
+  EXPECT_EQ(payloads[0], "\x01");  // ready
+  EXPECT_EQ(payloads[1], "\x01" "out:greet,x\n");
+  EXPECT_EQ(payloads[2], "\x02" "err\n");
+  EXPECT_EQ(payloads[3], "\x03{\"metadata\":{},\"status\":\"Success\"}");
+  EXPECT_EQ(answer.messages[4].opcode, websocket::Opcode::kClose);
+  EXPECT_EQ(answer.messages[4].close_code, websocket::kCloseNormal);
+  EXPECT_EQ(plugin_->last_exec().container(), "app");
+
+  // A non-zero exit: NonZeroExitCode with the code as its cause.
+  WebSocketAnswer failed = WebSocketExchange(
+      server_->port(), "/exec/default/web/app?command=fail&output=1&error=1",
+      "v4.channel.k8s.io", ClientChannelFrame(websocket::kResize, "ignored"));
+  ASSERT_GE(failed.messages.size(), 2u);
+  const std::string status = failed.messages[failed.messages.size() - 2].payload;
+  ASSERT_FALSE(status.empty());
+  EXPECT_EQ(status[0], websocket::kError);
+  json parsed = json::parse(status.substr(1), nullptr, false);
+  EXPECT_EQ(parsed["reason"], "NonZeroExitCode");
+  EXPECT_EQ(parsed["details"]["causes"][0]["message"], "3");
+  server_->Stop();
+  EXPECT_EQ(server_->live_sessions(), 0u);
+}
+
+TEST_F(KubeletServerTest, WebSocketRefusalsAreHttpAnswers) {
+  BridgeHandler bridge;
+  StartServer({v1::CAPABILITY_STATS}, {}, &bridge);
+  bridge.Use(*client_);
+  kube_.Allow("alice", {"*"});
+  // The plugin lacks exec and port-forward: 501 naming the capability.
+  WebSocketAnswer exec = WebSocketExchange(
+      server_->port(), "/exec/default/web/app?command=ls&output=1", "v5.channel.k8s.io");
+  EXPECT_THAT(exec.head, HasSubstr("HTTP/1.1 501"));
+  WebSocketAnswer forward = WebSocketExchange(
+      server_->port(), "/portForward/default/web?port=80", "v4.channel.k8s.io");
+  EXPECT_THAT(forward.head, HasSubstr("HTTP/1.1 501"));
+  // No subprotocol in common, and no port: 400.
+  WebSocketAnswer foreign = WebSocketExchange(
+      server_->port(), "/exec/default/web/app?command=ls&output=1", "chat.example.com");
+  EXPECT_THAT(foreign.head, HasSubstr("HTTP/1.1 400"));
+  WebSocketAnswer portless =
+      WebSocketExchange(server_->port(), "/portForward/default/web", "v4.channel.k8s.io");
+  EXPECT_THAT(portless.head, HasSubstr("HTTP/1.1 400"));
+  server_->Stop();
 }
 
 // ---------------------------------------------------------------------------

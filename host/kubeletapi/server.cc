@@ -21,6 +21,7 @@
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
 #include "boost/asio/ssl.hpp"
+#include "boost/asio/steady_timer.hpp"
 #include "boost/asio/strand.hpp"
 #include "boost/asio/thread_pool.hpp"
 #include "boost/beast/core.hpp"
@@ -146,7 +147,9 @@ class Session final : public std::enable_shared_from_this<Session>,
                       public UpgradedConnection {
  public:
   Session(tcp::socket socket, KubeletServerCore& server)
-      : server_(server), stream_(std::move(socket), server.ssl_context()) {}
+      : server_(server),
+        stream_(std::move(socket), server.ssl_context()),
+        idle_timer_(stream_.get_executor()) {}
   ~Session() override { server_.Unregister(this); }
 
   void Run() {
@@ -190,12 +193,17 @@ class Session final : public std::enable_shared_from_this<Session>,
     });
   }
   void Close() override { Shutdown(); }
+  void Post(std::function<void()> task) override {
+    net::post(stream_.get_executor(),
+              [self = shared_from_this(), task = std::move(task)] { task(); });
+  }
 
  private:
   beast::tcp_stream& Tcp() { return beast::get_lowest_layer(stream_); }
 
   void CloseSocket() {
     closed_ = true;
+    idle_timer_.cancel();
     if (log_stream_) log_stream_->Cancel();
     beast::error_code ignored;
     Tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
@@ -417,6 +425,7 @@ class Session final : public std::enable_shared_from_this<Session>,
                         // The session owns the connection from here; the
                         // request's read/write deadlines must not cut it.
                         self->Tcp().expires_never();
+                        self->StartIdleTimer();
                         UpgradeHandler* handler =
                             self->server_.dependencies().upgrades;
                         handler->Serve(*request, self);
@@ -441,6 +450,7 @@ class Session final : public std::enable_shared_from_this<Session>,
                         {});
           }
           self->buffer_.commit(n);
+          self->last_activity_ = std::chrono::steady_clock::now();
           std::string data = beast::buffers_to_string(self->buffer_.data());
           self->buffer_.consume(n);
           done(absl::OkStatus(), data);
@@ -457,12 +467,44 @@ class Session final : public std::enable_shared_from_this<Session>,
                          return done(absl::UnavailableError(
                              absl::StrCat("connection write: ", ec.message())));
                        }
+                       self->last_activity_ = std::chrono::steady_clock::now();
                        done(absl::OkStatus());
                      });
   }
 
+  // --- idle upgraded sessions -----------------------------------------------
+  //
+  // A session that moves no byte either way for the streaming idle timeout
+  // is closed, which its handler sees as a failed read and ends (cancelling
+  // the plugin stream). One timer per session, re-armed for what is left.
+
+  void StartIdleTimer() {
+    const absl::Duration timeout = server_.options().streaming_connection_idle_timeout;
+    if (timeout <= absl::ZeroDuration()) return;
+    last_activity_ = std::chrono::steady_clock::now();
+    ArmIdleTimer(ToChrono(timeout));
+  }
+
+  void ArmIdleTimer(std::chrono::steady_clock::duration after) {
+    idle_timer_.expires_after(after);
+    // Weak: the timer must not keep a session alive that its handler and
+    // peer are done with.
+    idle_timer_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (ec || self == nullptr || self->closed_) return;
+      const auto timeout = ToChrono(self->server_.options().streaming_connection_idle_timeout);
+      const auto idle = std::chrono::steady_clock::now() - self->last_activity_;
+      if (idle < timeout) return self->ArmIdleTimer(timeout - idle);
+      VKLOG(INFO) << "kubelet API: closing a streaming connection idle for "
+                  << self->server_.options().streaming_connection_idle_timeout;
+      self->CloseSocket();
+    });
+  }
+
   KubeletServerCore& server_;
   beast::ssl_stream<beast::tcp_stream> stream_;
+  net::steady_timer idle_timer_;
+  std::chrono::steady_clock::time_point last_activity_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   internal::PeerCertificate certificate_;

@@ -254,6 +254,13 @@ json BuildNode(const NodeConfig& config, const PluginView& plugin) {
           {"spec", {{"taints", taints}}}};
 }
 
+// Node features the API server asks about before it relays a request
+// (node.status.declaredFeatures, sorted). ExtendWebSocketsToKubelet: the
+// kubelet API takes exec/attach/port-forward over WebSocket as well as SPDY,
+// so kube-apiserver passes a client's WebSocket through instead of
+// translating it to SPDY.
+constexpr const char* kDeclaredFeatures[] = {"ExtendWebSocketsToKubelet"};
+
 json BuildNodeStatus(const NodeConfig& config, const PluginView& plugin,
                      const json& current, absl::Time now) {
   static const google::protobuf::Map<std::string, std::string> kEmpty;
@@ -268,17 +275,25 @@ json BuildNodeStatus(const NodeConfig& config, const PluginView& plugin,
           {"conditions", Conditions(plugin, current, now)},
           {"addresses", Addresses(config, plugin)},
           {"daemonEndpoints", {{"kubeletEndpoint", {{"Port", config.kubelet_port}}}}},
-          {"nodeInfo", NodeInfo(config, plugin)}};
+          {"nodeInfo", NodeInfo(config, plugin)},
+          {"declaredFeatures", kDeclaredFeatures}};
 }
 
 bool StatusChanged(const json& current, const json& next) {
   json a = current.is_object() && current.contains("status") ? current["status"] : json();
   json trimmed = json::object();
+  json wanted = next;
   for (auto it = next.begin(); it != next.end(); ++it) {
     trimmed[it.key()] = a.is_object() && a.contains(it.key()) ? a[it.key()] : json();
   }
+  // An API server older than the field drops it; that is no change to chase
+  // every tick.
+  if (!(a.is_object() && a.contains("declaredFeatures"))) {
+    trimmed.erase("declaredFeatures");
+    wanted.erase("declaredFeatures");
+  }
   return !vkhost::apijson::EqualOmittingEmpty(WithoutHeartbeats(trimmed),
-                                         WithoutHeartbeats(next));
+                                         WithoutHeartbeats(wanted));
 }
 
 json BuildLease(const NodeConfig& config, const std::string& node_uid, absl::Time now) {

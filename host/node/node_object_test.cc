@@ -82,6 +82,7 @@ TEST(BuildNodeStatusTest, CapacityAddressesEndpointAndConditions) {
   EXPECT_EQ(ConditionOf(status, "DiskPressure")["status"], "False");
   EXPECT_EQ(ConditionOf(status, "Ready")["lastHeartbeatTime"], "2027-01-15T08:00:00Z");
   EXPECT_EQ(status["nodeInfo"]["containerRuntimeVersion"], "mock://1.2.3");
+  EXPECT_EQ(status["declaredFeatures"], json::parse(R"(["ExtendWebSocketsToKubelet"])"));
 }
 
 TEST(BuildNodeStatusTest, DisconnectedPluginMakesNodeNotReady) {
@@ -98,6 +99,15 @@ TEST(BuildNodeStatusTest, DisconnectedPluginMakesNodeNotReady) {
   ready = ConditionOf(BuildNodeStatus(Config(), p, nullptr, kNow), "Ready");
   EXPECT_EQ(ready["reason"], "PluginNotReady");
   EXPECT_THAT(ready["message"].get<std::string>(), HasSubstr("backend warming up"));
+}
+
+TEST(StatusChangedTest, ServerWithoutDeclaredFeaturesIsNoChange) {
+  json status = BuildNodeStatus(Config(), Plugin(), nullptr, kNow);
+  json stored = status;
+  stored.erase("declaredFeatures");  // what an older API server keeps
+  EXPECT_FALSE(StatusChanged(json{{"status", stored}}, status));
+  stored["declaredFeatures"] = json::array();
+  EXPECT_TRUE(StatusChanged(json{{"status", stored}}, status));
 }
 
 TEST(StatusChangedTest, HeartbeatsAloneAreNoChange) {

@@ -11,6 +11,9 @@
 #include "host/streambridge/internal/port_forward.h"
 #include "host/streambridge/internal/spdy_port_forward.h"
 #include "host/streambridge/internal/spdy_remote_command.h"
+#include "host/streambridge/internal/websocket_connection.h"
+#include "host/streambridge/internal/websocket_sessions.h"
+#include "host/websocket/websocket.h"
 
 namespace vkhost::streambridge {
 namespace {
@@ -62,6 +65,54 @@ UpgradeResponse SwitchingProtocols(std::string protocol) {
   return response;
 }
 
+bool IsWebSocket(const UpgradeRequest& request) {
+  return websocket::IsWebSocketUpgrade(HeaderLine(request.headers, "Upgrade"),
+                                       HeaderLine(request.headers, "Connection"));
+}
+
+// The RFC 6455 handshake for `request` against the subprotocols its route
+// speaks. Pure, so Serve can repeat what Accept decided.
+absl::StatusOr<websocket::HandshakeAnswer> WebSocketHandshake(const UpgradeRequest& request) {
+  websocket::UpgradeRequest ws;
+  ws.method = request.method;
+  ws.upgrade = HeaderLine(request.headers, "Upgrade");
+  ws.connection = HeaderLine(request.headers, "Connection");
+  ws.key = HeaderLine(request.headers, "Sec-WebSocket-Key");
+  ws.version = HeaderLine(request.headers, "Sec-WebSocket-Version");
+  for (const auto& [name, value] : request.headers) {
+    if (absl::EqualsIgnoreCase(name, "Sec-WebSocket-Protocol")) ws.protocols.push_back(value);
+  }
+  return websocket::AnswerHandshake(ws, request.route == "portForward"
+                                            ? websocket::PortForwardSubprotocols()
+                                            : websocket::ExecSubprotocols());
+}
+
+UpgradeResponse WebSocketSwitchingProtocols(const websocket::HandshakeAnswer& answer) {
+  UpgradeResponse response;
+  response.status = 101;
+  response.headers = {{"Connection", "Upgrade"},
+                      {"Upgrade", "websocket"},
+                      {"Sec-WebSocket-Accept", answer.accept}};
+  if (!answer.protocol.empty()) {
+    response.headers.emplace_back("Sec-WebSocket-Protocol", answer.protocol);
+  }
+  return response;
+}
+
+internal::RemoteCommandTarget TargetOf(const UpgradeRequest& request,
+                                       internal::RemoteCommandOptions options,
+                                       internal::Protocol protocol) {
+  internal::RemoteCommandTarget target;
+  target.is_exec = request.route == "exec";
+  target.pod_uid = request.pod_uid;
+  target.pod_namespace = request.pod_namespace;
+  target.pod_name = request.pod_name;
+  target.container = request.container;
+  target.options = std::move(options);
+  target.protocol = protocol;
+  return target;
+}
+
 }  // namespace
 
 StreamBridge::StreamBridge(plugin::PluginClient& plugin, StreamBridgeOptions options)
@@ -80,11 +131,8 @@ UpgradeResponse StreamBridge::Accept(const UpgradeRequest& request) {
   if (request.route != "exec" && request.route != "attach" && !is_port_forward) {
     return Refuse(501, "/" + request.route + " is not implemented yet by vkhost");
   }
+  if (IsWebSocket(request)) return AcceptWebSocket(request);
   if (!absl::StrContains(absl::AsciiStrToLower(upgrade), "spdy/3.1")) {
-    if (absl::StrContains(absl::AsciiStrToLower(upgrade), "websocket")) {
-      return Refuse(501, "WebSocket " + request.route +
-                             " is not implemented yet by vkhost; use SPDY/3.1");
-    }
     return Refuse(400, "unable to upgrade: missing upgrade headers in request: Upgrade=\"" +
                            upgrade + "\"");
   }
@@ -121,8 +169,86 @@ UpgradeResponse StreamBridge::AcceptPortForward(const UpgradeRequest& request) {
   return SwitchingProtocols(internal::kPortForwardProtocol);
 }
 
+UpgradeResponse StreamBridge::AcceptWebSocket(const UpgradeRequest& request) {
+  absl::StatusOr<websocket::HandshakeAnswer> answer = WebSocketHandshake(request);
+  if (!answer.ok()) {
+    UpgradeResponse refused = Refuse(websocket::HandshakeErrorHttpStatus(answer.status()),
+                                     std::string(answer.status().message()));
+    if (refused.status == 426) refused.headers = {{"Sec-WebSocket-Version", "13"}};
+    return refused;
+  }
+  if (request.route == "portForward") {
+    if (answer->subprotocol->framing != websocket::Framing::kSpdyTunnel) {
+      if (absl::StatusOr<std::vector<uint16_t>> ports =
+              internal::ParsePortForwardPorts(request.query);
+          !ports.ok()) {
+        return Refuse(400, std::string(ports.status().message()));
+      }
+    }
+    if (auto refused =
+            CheckCapability(plugin_, v1::CAPABILITY_PORT_FORWARD, "port-forward")) {
+      return *refused;
+    }
+    return WebSocketSwitchingProtocols(*answer);
+  }
+  const bool is_exec = request.route == "exec";
+  absl::StatusOr<internal::RemoteCommandOptions> options =
+      internal::ParseRemoteCommandOptions(request.query, is_exec);
+  if (!options.ok()) return Refuse(400, std::string(options.status().message()));
+  if (auto refused = CheckCapability(
+          plugin_, is_exec ? v1::CAPABILITY_EXEC : v1::CAPABILITY_ATTACH, request.route)) {
+    return *refused;
+  }
+  return WebSocketSwitchingProtocols(*answer);
+}
+
+void StreamBridge::ServeWebSocket(const UpgradeRequest& request,
+                                  std::shared_ptr<kubeletapi::UpgradedConnection> connection) {
+  absl::StatusOr<websocket::HandshakeAnswer> answer = WebSocketHandshake(request);
+  if (!answer.ok()) {
+    VKLOG(ERROR) << "upgraded WebSocket /" << request.route << " no longer parses; closing";
+    connection->Close();
+    return;
+  }
+  auto ws = internal::WebSocketConnection::Create(std::move(connection),
+                                                  options_.finish_timeout);
+  const websocket::Framing framing = answer->subprotocol->framing;
+  if (request.route == "portForward") {
+    internal::PortForwardTarget target{.pod_uid = request.pod_uid,
+                                       .pod_namespace = request.pod_namespace,
+                                       .pod_name = request.pod_name};
+    if (framing == websocket::Framing::kSpdyTunnel) {
+      // kubectl's SPDY port-forward inside binary messages: the SPDY
+      // session runs unchanged on the tunnel.
+      internal::ServeSpdyPortForward(std::move(target), options_.stream_creation_timeout,
+                                     plugin_, internal::SpdyTunnel(std::move(ws)));
+      return;
+    }
+    absl::StatusOr<std::vector<uint16_t>> ports =
+        internal::ParsePortForwardPorts(request.query);
+    if (!ports.ok()) {
+      ws->Close(websocket::kClosePolicyViolation, std::string(ports.status().message()));
+      return;
+    }
+    internal::ServeWebSocketPortForward(std::move(target), *std::move(ports), framing,
+                                        plugin_, std::move(ws));
+    return;
+  }
+  absl::StatusOr<internal::RemoteCommandOptions> options =
+      internal::ParseRemoteCommandOptions(request.query, request.route == "exec");
+  if (!options.ok()) {
+    ws->Close(websocket::kClosePolicyViolation, std::string(options.status().message()));
+    return;
+  }
+  internal::ServeWebSocketRemoteCommand(
+      TargetOf(request, *std::move(options),
+               internal::ProtocolOfSubprotocol(*answer->subprotocol)),
+      framing, plugin_, std::move(ws));
+}
+
 void StreamBridge::Serve(const UpgradeRequest& request,
                          std::shared_ptr<kubeletapi::UpgradedConnection> connection) {
+  if (IsWebSocket(request)) return ServeWebSocket(request, std::move(connection));
   if (request.route == "portForward") {
     internal::ServeSpdyPortForward(
         {.pod_uid = request.pod_uid,
@@ -142,16 +268,8 @@ void StreamBridge::Serve(const UpgradeRequest& request,
     connection->Close();
     return;
   }
-  internal::RemoteCommandTarget target;
-  target.is_exec = is_exec;
-  target.pod_uid = request.pod_uid;
-  target.pod_namespace = request.pod_namespace;
-  target.pod_name = request.pod_name;
-  target.container = request.container;
-  target.options = *std::move(options);
-  target.protocol = *negotiation.protocol;
   internal::ServeSpdyRemoteCommand(
-      std::move(target),
+      TargetOf(request, *std::move(options), *negotiation.protocol),
       {.stream_creation = options_.stream_creation_timeout,
        .finish = options_.finish_timeout},
       plugin_, std::move(connection));

@@ -21,9 +21,18 @@
 // a failed RPC) is written on the error stream. Many pairs share one
 // connection.
 //
-// Not yet bridged: the WebSocket (v5.channel.k8s.io, portforward) transport;
-// it gets 501 from Accept. The API server speaks SPDY to a node
-// unless the node declares ExtendWebSocketsToKubelet, which vkhost does not.
+// The same sessions run over WebSocket (RFC 6455, what kube-apiserver 1.36+
+// proxies unchanged to a node whose status.declaredFeatures lists
+// ExtendWebSocketsToKubelet): exec/attach with the channel subprotocols
+// (v5.channel.k8s.io with its CLOSE signal for stdin, v4, base64 and v1
+// variants: stdin 0, stdout 1, stderr 2, status 3, resize 4);
+// port-forward either as kubectl's SPDY session tunnelled in binary
+// messages (SPDY/3.1+portforward.k8s.io: the SPDY port-forward session
+// runs unchanged on the tunnel) or kubelet-native (v4.channel.k8s.io,
+// ?port=..., data channel 2i and error channel 2i+1 per port). The
+// transports differ; the plugin side (one BidiCall per process or forwarded
+// connection) and the protocol rules (flags, status JSON, error texts) are
+// shared.
 //
 // Threading: no thread per session. Socket callbacks come from the kubelet
 // server's io threads, plugin callbacks from gRPC's callback-API threads;
@@ -46,8 +55,9 @@ struct StreamBridgeOptions {
   // How long the client has to open every stream the query asked for (the
   // kubelet's default stream creation timeout).
   absl::Duration stream_creation_timeout = absl::Seconds(30);
-  // After the exit status is written, how long to wait for the client to
-  // close the connection (closing first could cut off buffered output).
+  // After the exit status is written (or a WebSocket close frame sent), how
+  // long to wait for the client to close the connection (closing first
+  // could cut off buffered output).
   absl::Duration finish_timeout = absl::Seconds(15);
 };
 
@@ -61,23 +71,29 @@ class StreamBridge : public kubeletapi::UpgradeHandler {
   explicit StreamBridge(plugin::PluginClient& plugin,
                         StreamBridgeOptions options = {});
 
-  // 101 with the chosen X-Stream-Protocol-Version, or the error the kubelet
-  // would give: 400 for missing upgrade headers or stream flags, 403 when no
-  // protocol is shared (listing ours in X-Accepted-Stream-Protocol-Versions),
-  // 501 for WebSocket or a plugin without the capability (exec, attach or
-  // port-forward), 503 while the plugin is down.
+  // 101 with the chosen X-Stream-Protocol-Version (SPDY) or Sec-WebSocket-
+  // Accept/-Protocol (WebSocket), or the error the kubelet would give: 400
+  // for missing upgrade headers, stream flags or ports, a bad WebSocket
+  // handshake or no common WebSocket subprotocol; 426 for a WebSocket
+  // version other than 13; 403 when no SPDY protocol is shared (listing ours
+  // in X-Accepted-Stream-Protocol-Versions); 501 for a plugin without the
+  // capability (exec, attach or port-forward), 503 while the plugin is down.
   kubeletapi::UpgradeResponse Accept(
       const kubeletapi::UpgradeRequest& request) override;
 
   // Runs the session until the plugin's process ends and the client hung up,
   // or the client goes away (which cancels the plugin stream); a port-forward
-  // session runs until the client closes the connection. Returns at
+  // session runs until the client closes the connection (kubelet-native
+  // WebSocket port-forward: until every port's stream ended). Returns at
   // once; the session lives on the connection's and gRPC's callbacks.
   void Serve(const kubeletapi::UpgradeRequest& request,
              std::shared_ptr<kubeletapi::UpgradedConnection> connection) override;
 
  private:
   kubeletapi::UpgradeResponse AcceptPortForward(const kubeletapi::UpgradeRequest& request);
+  kubeletapi::UpgradeResponse AcceptWebSocket(const kubeletapi::UpgradeRequest& request);
+  void ServeWebSocket(const kubeletapi::UpgradeRequest& request,
+                      std::shared_ptr<kubeletapi::UpgradedConnection> connection);
 
   plugin::PluginClient& plugin_;
   const StreamBridgeOptions options_;

@@ -1,8 +1,10 @@
 """kubectl exec and port-forward through the real API server to vkhost's kubelet API.
 
-The API server upgrades to SPDY/3.1 toward the node (vkhost does not declare
-ExtendWebSocketsToKubelet), and vkhost bridges the session to the mock
-plugin's Streams.Exec. The mock runs a few commands itself: echo, cat,
+kubectl here speaks SPDY/3.1 (its WebSocket default is switched off), and as
+vkhost declares ExtendWebSocketsToKubelet the API server passes SPDY through
+to the node unchanged; vkhost bridges the session to the mock plugin's
+Streams.Exec. test_websocket.py and test_attach_tty.py cover kubectl's
+default, WebSocket. The mock runs a few commands itself: echo, cat,
 sh -c 'exit N', env, sleep. Port-forward goes the same way to
 Streams.PortForward; every port of a mock pod echoes what it receives.
 
@@ -11,6 +13,7 @@ Run from the repository root:
         python3 -m unittest tests/e2e/test_exec.py -v
 """
 
+import os
 import pathlib
 import re
 import socket
@@ -36,6 +39,25 @@ class ExecTest(VkhostTestCase):
             args.append(f"--node-ip={cls.node_ip}")
         return args
 
+    # kubectl's switches back to SPDY for exec/attach and port-forward.
+    SPDY_ONLY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false",
+                 "KUBECTL_PORT_FORWARD_WEBSOCKETS": "false"}
+
+    @classmethod
+    def setUpClass(cls):
+        saved = {k: os.environ.get(k) for k in cls.SPDY_ONLY}
+        os.environ.update(cls.SPDY_ONLY)
+        cls.addClassCleanup(cls._restore_environment, saved)
+        super().setUpClass()
+
+    @staticmethod
+    def _restore_environment(saved):
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
     _pod = None  # (namespace, name), created by the first test that needs it
 
     def running_pod(self) -> tuple:
@@ -59,6 +81,14 @@ class ExecTest(VkhostTestCase):
         result = self.exec("echo", "hi")
         self.assertEqual(result.returncode, 0, result.stderr + self.diagnostics())
         self.assertEqual(result.stdout, "hi\n")
+
+    def test_exec_reaches_the_node_over_spdy(self):
+        since = self.vkhost.log_size()
+        self.assertEqual(self.exec("true").returncode, 0, self.diagnostics())
+        upgrades = [line for line in self.vkhost.log_text(since).splitlines()
+                    if "upgrade request POST /exec " in line]
+        self.assertTrue(upgrades, "vkhost logged no /exec upgrade" + self.diagnostics())
+        self.assertIn('Upgrade="SPDY/3.1"', upgrades[-1])
 
     def test_exit_code_is_kubectls_exit_code(self):
         result = self.exec("sh", "-c", "exit 3")

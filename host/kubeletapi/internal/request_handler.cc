@@ -9,6 +9,7 @@
 #include "common/log/log.h"
 #include "host/informer/informer.h"
 #include "host/kubeletapi/internal/request_attributes.h"
+#include "host/kubeletapi/internal/run_command.h"
 #include "host/kubeletapi/internal/stats.h"
 
 namespace vkhost::kubeletapi::internal {
@@ -19,6 +20,9 @@ using nlohmann::json;
 // A non-follow log request that takes longer than this is stuck; follow has
 // no deadline (the client or the container's end stops it).
 constexpr absl::Duration kLogDeadline = absl::Minutes(10);
+// /run has no client to cancel it but the HTTP connection; a command that
+// outlives this is stuck (the kubelet passes no timeout at all).
+constexpr absl::Duration kRunDeadline = absl::Minutes(10);
 
 struct CodeRow {
   absl::StatusCode code;
@@ -193,6 +197,7 @@ Action RequestHandler::Route(const HttpRequest& request, const UserInfo& user,
     case RouteKind::kPortForward:
       return Upgrade(request, user, *route, query);
     case RouteKind::kRun:
+      return Run(*route, query);
     case RouteKind::kNotFound:
       break;
   }
@@ -311,6 +316,59 @@ Action RequestHandler::ContainerLogs(const internal::Route& route,
   return start;
 }
 
+absl::StatusOr<std::string> RequestHandler::KnownPod(const internal::Route& route) const {
+  if (deps_.pods == nullptr) return route.pod_uid;
+  informer::ObjectPtr pod = deps_.pods->Get(route.pod_namespace, route.pod_name);
+  const std::string uid =
+      pod == nullptr ? "" : pod->value("metadata", json::object()).value("uid", "");
+  if (uid.empty() || (!route.pod_uid.empty() && route.pod_uid != uid)) {
+    return absl::NotFoundError("pod does not exist");
+  }
+  if (!route.container.empty() && !HasContainer(*pod, route.container)) {
+    return absl::NotFoundError(absl::StrCat("container \"", route.container,
+                                            "\" not found in pod \"", route.pod_name, "\""));
+  }
+  return uid;
+}
+
+HttpResponse RequestHandler::Run(const internal::Route& route, const QueryParams& query) {
+  absl::StatusOr<std::string> uid = KnownPod(route);
+  if (!uid.ok()) return TextResponse(404, absl::StrCat(uid.status().message(), "\n"));
+  std::string cmd;
+  for (const auto& [key, value] : query) {
+    if (key == "cmd") {
+      cmd = value;
+      break;
+    }
+  }
+  if (cmd.empty()) return TextResponse(400, "query parameter \"cmd\" is required\n");
+  if (deps_.plugin == nullptr) {
+    return TextResponse(503, "no provider plugin is configured\n");
+  }
+  absl::StatusOr<std::shared_ptr<plugin::PluginConnection>> connection =
+      deps_.plugin->ConnectionFor(v1::CAPABILITY_EXEC);
+  if (!connection.ok()) {
+    return TextResponse(HttpCodeFor(connection.status()),
+                        PluginErrorText(connection.status(), "running commands (exec)"));
+  }
+  v1::PodRef pod;
+  pod.set_uid(*uid);
+  pod.set_namespace_(route.pod_namespace);
+  pod.set_name(route.pod_name);
+  const std::vector<std::string> command = SplitRunCommand(cmd);
+  absl::StatusOr<RunOutput> output =
+      RunInContainer(**connection, pod, route.container, command, kRunDeadline);
+  if (!output.ok()) {
+    return TextResponse(HttpCodeFor(output.status()),
+                        PluginErrorText(output.status(), "running commands (exec)"));
+  }
+  if (output->exit_code != 0) return TextResponse(500, NonZeroExitText(command, *output));
+  // The kubelet's (sic) content type for this plain output.
+  HttpResponse response = TextResponse(200, output->stdout + output->stderr);
+  response.content_type = "application/json";
+  return response;
+}
+
 Action RequestHandler::Upgrade(const HttpRequest& request, const UserInfo& user,
                                const internal::Route& route,
                                const QueryParams& query) {
@@ -334,15 +392,9 @@ Action RequestHandler::Upgrade(const HttpRequest& request, const UserInfo& user,
   upgrade.pod_name = route.pod_name;
   upgrade.container = route.container;
   upgrade.user = user;
-  if (deps_.pods != nullptr) {
-    std::string uid = PodUid(route.pod_namespace, route.pod_name);
-    if (uid.empty() || (!route.pod_uid.empty() && route.pod_uid != uid)) {
-      return TextResponse(404, "pod does not exist\n");
-    }
-    upgrade.pod_uid = uid;
-  } else {
-    upgrade.pod_uid = route.pod_uid;
-  }
+  absl::StatusOr<std::string> uid = KnownPod(route);
+  if (!uid.ok()) return TextResponse(404, absl::StrCat(uid.status().message(), "\n"));
+  upgrade.pod_uid = *uid;
   UpgradeResponse answer = deps_.upgrades->Accept(upgrade);
   if (answer.status != 101) {
     HttpResponse response = TextResponse(answer.status, answer.body);

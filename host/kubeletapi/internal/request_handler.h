@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "host/kubeletapi/internal/auth.h"
 #include "host/kubeletapi/internal/log_stream.h"
@@ -84,6 +85,11 @@ class RequestHandler {
   Action ContainerLogs(const internal::Route& route, const QueryParams& query);
   Action Upgrade(const HttpRequest& request, const UserInfo& user,
                  const internal::Route& route, const QueryParams& query);
+  HttpResponse Run(const internal::Route& route, const QueryParams& query);
+  // The UID of the route's pod (checked against a {uid} segment) when it is
+  // bound here and has the route's container; NOT_FOUND with the kubelet's
+  // text otherwise. Without an informer: the path's UID, unchecked.
+  absl::StatusOr<std::string> KnownPod(const internal::Route& route) const;
   std::string PodUid(const std::string& ns, const std::string& name) const;
 
   const KubeletServerOptions options_;

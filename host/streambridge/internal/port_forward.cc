@@ -2,7 +2,10 @@
 
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/str_join.h"
 
 namespace vkhost::streambridge::internal {
@@ -48,6 +51,31 @@ absl::Status AddToPair(StreamPair& pair, const std::string& request_id,
 std::string ForwardErrorText(uint16_t port, const std::string& pod_uid,
                              const std::string& why) {
   return absl::StrCat("error forwarding port ", port, " to pod ", pod_uid, ", uid : ", why);
+}
+
+absl::StatusOr<std::vector<uint16_t>> ParsePortForwardPorts(const HeaderList& query) {
+  std::vector<uint16_t> ports;
+  for (const auto& [key, value] : query) {
+    if (key != "port") continue;
+    for (absl::string_view part : absl::StrSplit(value, ',')) {
+      part = absl::StripAsciiWhitespace(part);
+      uint32_t port = 0;
+      if (!absl::SimpleAtoi(part, &port) || port == 0 || port > 65535) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unable to parse \"", part, "\" as a port: it must be 1..65535"));
+      }
+      ports.push_back(static_cast<uint16_t>(port));
+    }
+  }
+  if (ports.empty()) {
+    return absl::InvalidArgumentError(
+        "query parameter \"port\" is required (e.g. ?port=8080)");
+  }
+  if (ports.size() > 128) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(ports.size(), " ports asked for; at most 128 fit one WebSocket"));
+  }
+  return ports;
 }
 
 }  // namespace vkhost::streambridge::internal

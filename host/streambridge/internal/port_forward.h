@@ -8,14 +8,30 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "host/spdy/spdy.h"
 #include "host/streambridge/internal/remote_command.h"
 
 namespace vkhost::streambridge::internal {
 
 inline constexpr char kPortForwardProtocol[] = "portforward.k8s.io";
+
+// The pod a port-forward session reaches, whatever the transport.
+struct PortForwardTarget {
+  std::string pod_uid;
+  std::string pod_namespace;
+  std::string pod_name;
+};
+
+// The ports of a WebSocket port-forward (kubelet-native framing): every
+// `port` query value, each possibly a comma-separated list, in order.
+// INVALID_ARGUMENT (the 400 text) when there is none, when one is not a
+// number in 1..65535, or when there are more than 128 (channel numbers are
+// one byte: data 2i, error 2i+1).
+absl::StatusOr<std::vector<uint16_t>> ParsePortForwardPorts(const HeaderList& query);
 
 // OK when the client offers portforward.k8s.io in X-Stream-Protocol-Version,
 // or offers nothing (legacy clients, which the kubelet accepts). Otherwise

@@ -83,5 +83,25 @@ TEST(ForwardErrorTextTest, NamesPortPodAndCause) {
             "error forwarding port 8080 to pod uid-1, uid : connection refused");
 }
 
+TEST(ParsePortForwardPortsTest, RepeatedAndCommaSeparatedInOrder) {
+  absl::StatusOr<std::vector<uint16_t>> ports =
+      ParsePortForwardPorts({{"port", "8080,9090"}, {"other", "1"}, {"port", "53"}});
+  ASSERT_TRUE(ports.ok()) << ports.status();
+  EXPECT_EQ(*ports, (std::vector<uint16_t>{8080, 9090, 53}));
+}
+
+TEST(ParsePortForwardPortsTest, MissingOrBadPortsAreRefused) {
+  for (const HeaderList& query :
+       std::vector<HeaderList>{{}, {{"port", "0"}}, {{"port", "65536"}}, {{"port", "http"}},
+                               {{"port", "80,"}}, {{"port", "-1"}}}) {
+    absl::StatusOr<std::vector<uint16_t>> ports = ParsePortForwardPorts(query);
+    EXPECT_EQ(ports.status().code(), absl::StatusCode::kInvalidArgument)
+        << (query.empty() ? "(none)" : query[0].second);
+  }
+  HeaderList many;
+  for (int i = 1; i <= 129; ++i) many.emplace_back("port", std::to_string(i));
+  EXPECT_FALSE(ParsePortForwardPorts(many).ok());
+}
+
 }  // namespace
 }  // namespace vkhost::streambridge::internal

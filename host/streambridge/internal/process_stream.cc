@@ -83,4 +83,29 @@ std::shared_ptr<ProcessStream> ProcessStream::StartAttach(
       }));
 }
 
+absl::StatusOr<std::shared_ptr<ProcessStream>> StartProcess(
+    const RemoteCommandTarget& target, std::optional<spdy::TerminalSize> size,
+    plugin::PluginClient& plugin, std::shared_ptr<ProcessObserver> observer) {
+  absl::StatusOr<std::shared_ptr<plugin::PluginConnection>> connection =
+      plugin.ConnectionFor(target.is_exec ? v1::CAPABILITY_EXEC : v1::CAPABILITY_ATTACH);
+  if (!connection.ok()) return connection.status();
+  v1::ExecStart start;
+  start.mutable_pod()->set_uid(target.pod_uid);
+  start.mutable_pod()->set_namespace_(target.pod_namespace);
+  start.mutable_pod()->set_name(target.pod_name);
+  start.set_container(target.container);
+  for (const std::string& arg : target.options.command) start.add_command(arg);
+  start.set_stdin(target.options.stdin);
+  start.set_stdout(target.options.stdout);
+  start.set_stderr(target.options.stderr);
+  start.set_tty(target.options.tty);
+  if (size.has_value()) {
+    start.mutable_terminal_size()->set_width(size->width);
+    start.mutable_terminal_size()->set_height(size->height);
+  }
+  return target.is_exec
+             ? ProcessStream::StartExec(*std::move(connection), start, std::move(observer))
+             : ProcessStream::StartAttach(*std::move(connection), start, std::move(observer));
+}
+
 }  // namespace vkhost::streambridge::internal

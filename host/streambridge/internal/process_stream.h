@@ -6,10 +6,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "host/plugin/plugin.h"
+#include "host/spdy/spdy.h"
+#include "host/streambridge/internal/remote_command.h"
 
 namespace vkhost::streambridge::internal {
 
@@ -57,6 +60,14 @@ class ProcessStream {
   // Bytes queued for the plugin and not yet written.
   virtual size_t queued_bytes() const = 0;
 };
+
+// Starts the plugin's Exec or Attach for `target` (the one place both
+// transports, SPDY and WebSocket, open a process), with the terminal size
+// the client announced before the start, if any. Fails with the plugin's
+// status when it cannot serve the capability (UNIMPLEMENTED, UNAVAILABLE).
+absl::StatusOr<std::shared_ptr<ProcessStream>> StartProcess(
+    const RemoteCommandTarget& target, std::optional<spdy::TerminalSize> size,
+    plugin::PluginClient& plugin, std::shared_ptr<ProcessObserver> observer);
 
 }  // namespace vkhost::streambridge::internal
 

@@ -186,4 +186,12 @@ std::string ErrorStreamPayload(Protocol protocol, const Outcome& outcome,
   return std::string(outcome.error.message());
 }
 
+void RecordStreamEnd(const absl::Status& status, Outcome& outcome) {
+  if (outcome.exit_code.has_value()) return;
+  outcome.error = status.ok() ? absl::InternalError(
+                                    "the provider plugin ended the session without an "
+                                    "exit status")
+                              : status;
+}
+
 }  // namespace vkhost::streambridge::internal

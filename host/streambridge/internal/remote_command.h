@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "host/spdy/spdy.h"
 
 namespace vkhost::streambridge::internal {
@@ -64,6 +65,23 @@ bool StreamWanted(const RemoteCommandOptions& options, Protocol protocol,
                   spdy::StreamType type);
 int ExpectedStreamCount(const RemoteCommandOptions& options, Protocol protocol);
 
+// One exec/attach session's target and parameters, whatever the transport.
+struct RemoteCommandTarget {
+  bool is_exec = true;  // else attach
+  std::string pod_uid;
+  std::string pod_namespace;
+  std::string pod_name;
+  std::string container;
+  RemoteCommandOptions options;
+  Protocol protocol = Protocol::kV4;
+};
+
+// Session timers (the kubelet's stream creation and finish timeouts).
+struct RemoteCommandTimeouts {
+  absl::Duration stream_creation = absl::Seconds(30);
+  absl::Duration finish = absl::Seconds(15);
+};
+
 // How the plugin's process ended, as the error stream must say it.
 struct Outcome {
   // Set when the process ran and exited.
@@ -77,6 +95,10 @@ struct Outcome {
 // older protocols plain text on failure and nothing on success.
 std::string ErrorStreamPayload(Protocol protocol, const Outcome& outcome,
                                const std::vector<std::string>& command);
+
+// Records how the plugin stream ended (`status` of its RPC) in `outcome`,
+// unless an exit frame already did.
+void RecordStreamEnd(const absl::Status& status, Outcome& outcome);
 
 }  // namespace vkhost::streambridge::internal
 

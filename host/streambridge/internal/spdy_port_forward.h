@@ -9,14 +9,9 @@
 #include "absl/time/time.h"
 #include "host/kubeletapi/kubelet_api.h"
 #include "host/plugin/plugin.h"
+#include "host/streambridge/internal/port_forward.h"
 
 namespace vkhost::streambridge::internal {
-
-struct PortForwardTarget {
-  std::string pod_uid;
-  std::string pod_namespace;
-  std::string pod_name;
-};
 
 // Runs the session on `connection` (already past its 101). Returns at once;
 // the session keeps itself alive on its callbacks and ends when the client

@@ -93,12 +93,7 @@ class SpdyRemoteCommand final
     absl::MutexLock lock(&mu_);
     process_done_ = true;
     frame_waiting_ = false;
-    if (!outcome_.exit_code.has_value()) {
-      outcome_.error = status.ok() ? absl::InternalError(
-                                         "the provider plugin ended the session "
-                                         "without an exit status")
-                                   : status;
-    }
+    RecordStreamEnd(status, outcome_);
     FinishLocked();
     process_.reset();  // OnDone is its last call; drop the cycle
   }
@@ -235,31 +230,13 @@ class SpdyRemoteCommand final
   void StartProcessLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     phase_ = Phase::kRunning;
     creation_alarm_.Cancel();
-    const v1::Capability needed =
-        target_.is_exec ? v1::CAPABILITY_EXEC : v1::CAPABILITY_ATTACH;
-    absl::StatusOr<std::shared_ptr<plugin::PluginConnection>> plugin =
-        plugin_.ConnectionFor(needed);
-    if (!plugin.ok()) {
-      outcome_.error = plugin.status();
+    absl::StatusOr<std::shared_ptr<ProcessStream>> process =
+        StartProcess(target_, initial_size_, plugin_, shared_from_this());
+    if (!process.ok()) {
+      outcome_.error = process.status();
       return FinishLocked();
     }
-    v1::ExecStart start;
-    start.mutable_pod()->set_uid(target_.pod_uid);
-    start.mutable_pod()->set_namespace_(target_.pod_namespace);
-    start.mutable_pod()->set_name(target_.pod_name);
-    start.set_container(target_.container);
-    for (const std::string& arg : target_.options.command) start.add_command(arg);
-    start.set_stdin(target_.options.stdin);
-    start.set_stdout(target_.options.stdout);
-    start.set_stderr(target_.options.stderr);
-    start.set_tty(target_.options.tty);
-    if (initial_size_.has_value()) {
-      start.mutable_terminal_size()->set_width(initial_size_->width);
-      start.mutable_terminal_size()->set_height(initial_size_->height);
-    }
-    process_ = target_.is_exec
-                   ? ProcessStream::StartExec(*plugin, start, shared_from_this())
-                   : ProcessStream::StartAttach(*plugin, start, shared_from_this());
+    process_ = *std::move(process);
     if (!early_stdin_.empty()) process_->SendStdin(std::move(early_stdin_));
     if (stdin_closed_) process_->CloseStdin();
   }

@@ -13,21 +13,6 @@
 
 namespace vkhost::streambridge::internal {
 
-struct RemoteCommandTarget {
-  bool is_exec = true;  // else attach
-  std::string pod_uid;
-  std::string pod_namespace;
-  std::string pod_name;
-  std::string container;
-  RemoteCommandOptions options;
-  Protocol protocol = Protocol::kV4;
-};
-
-struct RemoteCommandTimeouts {
-  absl::Duration stream_creation = absl::Seconds(30);
-  absl::Duration finish = absl::Seconds(15);
-};
-
 // Runs the session on `connection` (already past its 101). Returns at once;
 // the session keeps itself alive on its callbacks and ends when the client
 // has hung up (or the finish timeout passed) and the plugin stream is done.
