@@ -645,7 +645,16 @@ absl::Status ProcessProvider::PortForward(const v1::PortForwardStart& start,
     pod_closed = true;
   });
   for (;;) {
-    sdk::PortForwardSession::Input input = session.Read();
+    // Polls so that a pod closing the connection ends the RPC (and the
+    // client's connection) without waiting for the client to close first.
+    std::optional<sdk::PortForwardSession::Input> next =
+        session.ReadUntil(absl::Now() + absl::Milliseconds(100));
+    if (!next) {
+      if (!pod_closed) continue;
+      shutdown(fd, SHUT_RDWR);
+      break;
+    }
+    sdk::PortForwardSession::Input& input = *next;
     if (input.kind == Kind::kData) {
       if (!WriteWithPoll(fd, input.data, pod_closed)) {
         shutdown(fd, SHUT_RDWR);

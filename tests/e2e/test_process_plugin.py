@@ -27,6 +27,7 @@ import pathlib
 import re
 import shutil
 import signal
+import socket
 import ssl
 import subprocess
 import sys
@@ -459,6 +460,49 @@ class ProcessPluginTest(unittest.TestCase):
         status = self.pod(name)["status"]["containerStatuses"][0]
         self.assertIn("running", status["state"])
         self.assertEqual(status["restartCount"], 0)
+        self.kubectl("delete", "pod", name, "-n", self.namespace, "--wait=false")
+
+    def test_09b_port_forward_ends_when_the_pod_closes_first(self):
+        # A server that greets and hangs up: the client must see the greeting
+        # and then end-of-stream, not a connection left open.
+        name = unique("greeter")
+        server = ("import os, socket\n"
+                  "s = socket.create_server(('127.0.0.1', int(os.environ['VKHOST_PORT_9000'])))\n"
+                  "while True:\n"
+                  "    c, _ = s.accept()\n"
+                  "    c.sendall(b'bye\\n')\n"
+                  "    c.close()\n")
+        self.apply({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": self.node, "tolerations": [TOLERATION],
+                     "terminationGracePeriodSeconds": 1,
+                     "containers": [self.spec_container(
+                         "main", [sys.executable, "-c", server],
+                         ports=[{"containerPort": 9000}],
+                         readinessProbe={"tcpSocket": {"port": 9000}, "periodSeconds": 1})]}})
+        self.wait("the greeter to be Ready", lambda: (condition(self.pod(name), "Ready")
+                                                      or {}).get("status") == "True")
+        argv = [str(self.cp.bin_dir / "kubectl"), "--kubeconfig", str(self.cp.kubeconfig),
+                "port-forward", "-n", self.namespace, f"pod/{name}", ":9000"]
+        forward = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True)
+        try:
+            line = forward.stdout.readline()
+            found = re.match(r"Forwarding from 127\.0\.0\.1:(\d+) -> ", line)
+            self.assertTrue(found, f"kubectl port-forward printed {line!r}")
+            for _ in range(2):  # the session survives a connection the pod ended
+                with socket.create_connection(("127.0.0.1", int(found.group(1))),
+                                              timeout=20) as conn:
+                    received = b""
+                    while True:
+                        chunk = conn.recv(4096)  # socket.timeout if the end never comes
+                        if not chunk:
+                            break
+                        received += chunk
+                self.assertEqual(received, b"bye\n")
+        finally:
+            forward.terminate()
+            forward.communicate(timeout=30)
         self.kubectl("delete", "pod", name, "-n", self.namespace, "--wait=false")
 
     def test_10_failing_liveness_probe_restarts_the_container(self):

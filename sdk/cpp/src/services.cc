@@ -573,11 +573,12 @@ class PortForwardReactor final
   PortForwardReactor(Shared& shared, grpc::CallbackServerContext* context)
       : SessionReactor(shared, context) {}
 
-  Input Read() override {
+  std::optional<Input> ReadUntil(absl::Time deadline) override {
     for (;;) {
       bool ended = false;
-      auto frame = NextFrame(absl::InfiniteFuture(), &ended);
-      if (ended || !frame) return Input{};
+      auto frame = NextFrame(deadline, &ended);
+      if (ended) return Input{};  // kEnded
+      if (!frame) return std::nullopt;
       Input input;
       switch (frame->frame_case()) {
         case v1::PortForwardRequest::kData:

@@ -127,7 +127,13 @@ class PortForwardSession {
     std::string data;  // kData
   };
   virtual ~PortForwardSession() = default;
-  virtual Input Read() = 0;
+  // Blocks for the next frame from the host; kEnded once the host closed
+  // its side or cancelled (later calls return kEnded at once).
+  Input Read() { return *ReadUntil(absl::InfiniteFuture()); }
+  // Like Read, but gives up at `deadline` and returns nullopt, so a provider
+  // can notice that the pod closed the connection and end the RPC without
+  // waiting for the host (spec.md §6, item 4).
+  virtual std::optional<Input> ReadUntil(absl::Time deadline) = 0;
   virtual bool Write(absl::string_view data) = 0;
   // Reports a failed connection to the host; return OK from PortForward
   // afterwards.
