@@ -69,7 +69,7 @@ class VkhostTestCase(unittest.TestCase):
 
     Subclasses may set PLUGIN_MODE = "connect" to start the mock themselves
     on a unix socket and have vkhost dial it, and MOCK_ARGS for more mock
-    flags.
+    flags, or override plugin_command() to run another plugin.
     """
 
     PLUGIN_MODE = "launch"
@@ -79,6 +79,13 @@ class VkhostTestCase(unittest.TestCase):
     def vkhost_args(cls) -> List[str]:
         """More vkhost flags; called once the control plane runs."""
         return []
+
+    @classmethod
+    def plugin_command(cls) -> List[str]:
+        """The plugin's argv: the mock, unless a subclass runs another plugin
+        (called once the control plane runs and cls.dir exists)."""
+        return [cluster.built_binary("VKHOST_MOCK_PLUGIN", "vkhost-mock-plugin"),
+                f"--record-file={cls.record_file}", *cls.MOCK_ARGS]
 
     @classmethod
     def vkhost_kubeconfig(cls) -> pathlib.Path:
@@ -99,8 +106,7 @@ class VkhostTestCase(unittest.TestCase):
         cls.addClassCleanup(cls._remove_dir)
         cls.record_file = cls.dir / "mock-requests.jsonl"
         cls.node = unique_name("vk")
-        mock = [cluster.built_binary("VKHOST_MOCK_PLUGIN", "vkhost-mock-plugin"),
-                f"--record-file={cls.record_file}", *cls.MOCK_ARGS]
+        mock = cls.plugin_command()
         cls.plugin = None
         if cls.PLUGIN_MODE == "connect":
             cls.socket = cls.dir / "p.sock"
