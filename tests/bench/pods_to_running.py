@@ -18,9 +18,11 @@ Upstream has no client rate-limit flags and uses client-go's defaults
 (5 QPS, burst 10); `--qps 5 --burst 10` gives vkhost the same budget.
 """
 import argparse
+import collections
 import datetime
 import json
 import pathlib
+import re
 import sys
 import tempfile
 import threading
@@ -54,6 +56,32 @@ def ready_time(pod: dict):
                for s in pod["status"].get("containerStatuses", [])
                if s.get("state", {}).get("running", {}).get("startedAt")]
     return max(map(parse_time, started)) if started else None
+
+
+WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
+REQUEST_TOTAL = re.compile(r'^apiserver_request_total\{([^}]*)\} (\d+(?:\.\d+)?)$')
+
+
+def api_writes(cp) -> collections.Counter:
+    """Write requests the API server has served, by "VERB resource[/subresource]".
+
+    The benchmark's only writers are kubectl (creating and deleting the pods)
+    and the node under test, so differences between two readings are mostly
+    the node's work.
+    """
+    counts = collections.Counter()
+    for line in cp.kubectl("get", "--raw", "/metrics").splitlines():
+        match = REQUEST_TOTAL.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        if labels.get("verb") not in WRITE_VERBS:
+            continue
+        resource = labels.get("resource", "")
+        if labels.get("subresource"):
+            resource += "/" + labels["subresource"]
+        counts[f"{labels['verb']} {resource}"] += int(float(match.group(2)))
+    return counts
 
 
 def percentile(values, p):
@@ -163,6 +191,7 @@ def main() -> int:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         idle_rss = rss_kib(vk.pid)
+        writes_before = api_writes(cp)
 
         start = time.monotonic()
         cp.kubectl("create", "-f", "-", input=pod_manifest(ns, node, args.pods))
@@ -194,6 +223,13 @@ def main() -> int:
         deleted = time.monotonic() - start_delete
         stop.set()
         sampler.join()
+        writes = api_writes(cp)
+        writes.subtract(writes_before)
+        # kubectl's own: the POST creating each pod and the DELETE starting
+        # its graceful deletion; the node's DELETE ends it.
+        writes["POST pods"] -= args.pods
+        writes["DELETE pods"] -= args.pods
+        node_writes = {k: v for k, v in writes.items() if v > 0}
 
         print(f"node                      {describe(args)}")
         print(f"pods                      {args.pods} (workers {args.workers})")
@@ -206,6 +242,8 @@ def main() -> int:
         print(f"all deleted after         {deleted:.1f} s ({args.pods / deleted:.0f} pods/s)")
         print(f"node RSS (MiB)            idle {idle_rss / 1024:.0f}  with pods "
               f"{loaded_rss / 1024:.0f}  peak {peak[0] / 1024:.0f}")
+        print("API writes per pod        " + "  ".join(
+            f"{k} {v / args.pods:.2f}" for k, v in sorted(node_writes.items())))
         vk.stop()
     return 0
 
