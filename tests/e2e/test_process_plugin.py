@@ -70,6 +70,15 @@ def processes_with(marker: str) -> Set[int]:
     return found
 
 
+def process_gone(pid: int) -> bool:
+    """True once `pid` has exited (reaped or a zombie)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except OSError:  # no such file, or the process vanished mid-read
+        return True
+
+
 def processes_with_cmdline(text: str) -> Set[int]:
     found = set()
     for entry in os.listdir("/proc"):
@@ -355,9 +364,7 @@ class ProcessPluginTest(unittest.TestCase):
         generation, plugin_pid = connections[-1]
         mark = self.vkhost.log_size()
         os.kill(plugin_pid, signum)
-        self.wait("the plugin to exit", lambda: not os.path.exists(f"/proc/{plugin_pid}")
-                  or open(f"/proc/{plugin_pid}/stat").read().rsplit(")", 1)[1].split()[0]
-                  in ("Z", "X"))
+        self.wait("the plugin to exit", lambda: process_gone(plugin_pid))
         self.assertEqual(processes_with(self.marker), before,
                          "the workloads must survive the plugin")
         self.wait("vkhost to restart the plugin", lambda: any(
