@@ -218,8 +218,8 @@ def exec_path(route: str, namespace: str, pod: str, container: str, command: Seq
     return f"/{route}/{namespace}/{pod}/{container}?" + urllib.parse.urlencode(query)
 
 
-class DirectWebSocketTest(VkhostTestCase):
-    """The WebSocket transports on vkhost's kubelet port, with the mock plugin behind."""
+class DirectWebSocketCase(VkhostTestCase):
+    """Helpers for talking WebSocket straight to vkhost's kubelet port."""
 
     MOCK_ARGS = [f"--reject-image={REJECTED_IMAGE}"]
 
@@ -253,6 +253,10 @@ class DirectWebSocketTest(VkhostTestCase):
             ws.send_channel(STDIN, stdin_data)
             ws.send_channel(CLOSE_SIGNAL, bytes([STDIN]))
         return ChannelSession(ws).read_to_close()
+
+
+class DirectWebSocketTest(DirectWebSocketCase):
+    """The WebSocket transports on vkhost's kubelet port, with the mock plugin behind."""
 
     # exec -------------------------------------------------------------------
 
@@ -399,6 +403,36 @@ class DirectWebSocketTest(VkhostTestCase):
                                     (self.cp.kubelet_client_cert, self.cp.kubelet_client_key))
         self.assertEqual(status, 500)
         self.assertIn("exited with 1", body)
+
+
+class IdleTimeoutTest(DirectWebSocketCase):
+    """--streaming-connection-idle-timeout closes a session that moves nothing."""
+
+    @classmethod
+    def vkhost_args(cls) -> List[str]:
+        return [*super().vkhost_args(), "--streaming-connection-idle-timeout=2s"]
+
+    def test_an_idle_exec_is_closed(self):
+        namespace, name = self.running_pod()
+        ws = self.connect(exec_path("exec", namespace, name, "main", ["cat"], stdin=True),
+                          ["v5.channel.k8s.io"])
+        ws.send_channel(STDIN, b"before idling\n")
+        started = time.monotonic()
+        received = b""
+        try:
+            while True:  # cat echoes, then nothing moves until vkhost hangs up
+                opcode, payload = ws.recv_message()
+                if opcode == OP_CLOSE:
+                    break
+                received += payload[1:]
+        except OSError:
+            pass  # closed without a close frame (a hang-up too), or our 30 s timeout
+        finally:
+            ws.drop()
+        self.assertIn(b"before idling", received)
+        self.assertLess(time.monotonic() - started, 25,
+                        "vkhost kept an idle session past its 2 s idle timeout")
+        self.assertIn("closing a streaming connection idle for", self.vkhost.log_text())
 
 
 def read_pty_until(fd: int, marker: Optional[bytes], timeout: float = 30.0) -> bytes:
