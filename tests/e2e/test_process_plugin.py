@@ -512,6 +512,32 @@ class ProcessPluginTest(unittest.TestCase):
             forward.communicate(timeout=30)
         self.kubectl("delete", "pod", name, "-n", self.namespace, "--wait=false")
 
+    def test_09c_logs_follow_streams_new_lines(self):
+        name = unique("ticker")
+        self.apply({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": self.node, "tolerations": [TOLERATION],
+                     "terminationGracePeriodSeconds": 1,
+                     "containers": [self.spec_container(
+                         "main", ["sh", "-c",
+                                  "i=0; while true; do echo tick $i; i=$((i+1)); sleep 0.5; done"])]}})
+        self.wait("the ticker to run", lambda: self.pod(name)["status"].get("phase") == "Running")
+        argv = [str(self.cp.bin_dir / "kubectl"), "--kubeconfig", str(self.cp.kubeconfig),
+                "logs", "-f", "--tail=1", "-n", self.namespace, name]
+        follow = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        watchdog = threading.Timer(60, follow.kill)  # a stalled stream fails, not hangs
+        watchdog.start()
+        try:
+            first = int(follow.stdout.readline().split()[1])
+            # Lines written after kubectl attached keep arriving, in order.
+            later = [int(follow.stdout.readline().split()[1]) for _ in range(4)]
+            self.assertEqual(later, list(range(first + 1, first + 5)))
+        finally:
+            watchdog.cancel()
+            follow.kill()
+            follow.communicate(timeout=30)
+        self.kubectl("delete", "pod", name, "-n", self.namespace, "--wait=false")
+
     def test_10_failing_liveness_probe_restarts_the_container(self):
         name = unique("liveness")
         self.apply({
