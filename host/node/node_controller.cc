@@ -83,7 +83,9 @@ PluginView NodeController::State::CurrentPluginView() {
   view.name = id.name;
   view.version = id.version;
   view.connected = true;
-  auto probe = plugin_client.Probe();
+  // The supervisor probes every connection; ask the plugin only until it has.
+  std::optional<absl::StatusOr<v1::ProbeResponse>> last = supervisor.LastProbe();
+  absl::StatusOr<v1::ProbeResponse> probe = last ? *std::move(last) : plugin_client.Probe();
   if (!probe.ok()) {
     view.not_ready_message = std::string(probe.status().message());
   } else {

@@ -234,6 +234,12 @@ class PluginSupervisor {
   // plugin is down and being restarted.
   absl::StatusOr<std::shared_ptr<PluginConnection>> Current() const;
 
+  // The current connection's last Identity.Probe answer, or the error that
+  // probe got; nullopt while no plugin is connected or before the first
+  // probe of this connection (one probe_interval after the connect). Lets
+  // others read readiness without probing the plugin themselves.
+  std::optional<absl::StatusOr<v1::ProbeResponse>> LastProbe() const;
+
   // Number of successful connects so far.
   uint64_t generation() const;
 

@@ -31,6 +31,10 @@ struct SupervisorCore {
   uint64_t exited_generation ABSL_GUARDED_BY(mu) = 0;
   // The probe RPC in flight, cancelled by Stop().
   grpc::ClientContext* inflight ABSL_GUARDED_BY(mu) = nullptr;
+  // The last Identity.Probe answer (or its error) and the generation it was
+  // for, so others need not probe too (PluginSupervisor::LastProbe).
+  std::optional<absl::StatusOr<v1::ProbeResponse>> last_probe ABSL_GUARDED_BY(mu);
+  uint64_t last_probe_generation ABSL_GUARDED_BY(mu) = 0;
 };
 
 std::string Quoted(const std::string& name) { return "\"" + name + "\""; }
@@ -61,7 +65,8 @@ struct PluginSupervisor::State {
   void Run();
   std::optional<std::string> WatchUntilLost(
       const std::shared_ptr<PluginConnection>& connection, uint64_t generation);
-  absl::Status ProbeOnce(const PluginConnection& connection, bool* ready);
+  absl::Status ProbeOnce(const PluginConnection& connection, uint64_t generation,
+                         bool* ready);
   grpc::Status CallCancellable(grpc::ClientContext& ctx,
                                const std::function<grpc::Status()>& call);
   bool SleepUnlessStopped(absl::Duration duration);
@@ -120,7 +125,7 @@ grpc::Status PluginSupervisor::State::CallCancellable(
 }
 
 absl::Status PluginSupervisor::State::ProbeOnce(
-    const PluginConnection& connection, bool* ready) {
+    const PluginConnection& connection, uint64_t generation, bool* ready) {
   auto deadline = [this] {
     return absl::ToChronoTime(absl::Now() + options.deadlines.identity);
   };
@@ -132,6 +137,15 @@ absl::Status PluginSupervisor::State::ProbeOnce(
     v1::ProbeResponse response;
     grpc::Status s = CallCancellable(
         ctx, [&] { return stub->Probe(&ctx, {}, &response); });
+    {
+      absl::MutexLock lock(&core->mu);
+      core->last_probe_generation = generation;
+      if (s.ok()) {
+        core->last_probe = response;
+      } else {
+        core->last_probe = WithPrefix("Identity.Probe: ", FromGrpc(s));
+      }
+    }
     if (!s.ok()) return WithPrefix("Identity.Probe: ", FromGrpc(s));
     if (response.ready() != *ready) {
       if (response.ready()) {
@@ -176,7 +190,7 @@ std::optional<std::string> PluginSupervisor::State::WatchUntilLost(
         return "exited: " + connection->exit_description();
       }
     }
-    absl::Status probe = ProbeOnce(*connection, &ready);
+    absl::Status probe = ProbeOnce(*connection, generation, &ready);
     if (probe.ok()) {
       failures = 0;
       continue;
@@ -315,6 +329,15 @@ absl::StatusOr<std::shared_ptr<PluginConnection>> PluginSupervisor::Current()
   if (state_->core->current != nullptr) return state_->core->current;
   return absl::UnavailableError(absl::StrCat(
       "no plugin connected: ", state_->core->last_error.message()));
+}
+
+std::optional<absl::StatusOr<v1::ProbeResponse>> PluginSupervisor::LastProbe() const {
+  absl::MutexLock lock(&state_->core->mu);
+  const SupervisorCore& core = *state_->core;
+  if (core.current == nullptr || core.last_probe_generation != core.generation) {
+    return std::nullopt;
+  }
+  return core.last_probe;
 }
 
 uint64_t PluginSupervisor::generation() const {

@@ -137,6 +137,34 @@ TEST(PluginSupervisorTest, RestartsAPluginThatFailsItsProbes) {
   supervisor.Stop();
 }
 
+TEST(PluginSupervisorTest, LastProbeIsTheCurrentConnectionsLatestAnswer) {
+  TempDir dir;
+  FakePluginServer server(dir.path() + "/server.sock", {});
+  PluginSupervisor::Options options = FastOptions(
+      LaunchSource(testing::WriteHandshakingPlugin(dir, "plugin", server)));
+  options.probe_interval = absl::Milliseconds(20);
+  options.probe_failure_threshold = 1000;  // not-ready answers must not restart it
+  PluginSupervisor supervisor(options);
+  EXPECT_FALSE(supervisor.LastProbe().has_value());  // nothing connected yet
+  ASSERT_TRUE(supervisor.Start().ok());
+
+  auto wait_for_ready = [&](bool want) {
+    absl::Time deadline = absl::Now() + kPatience;
+    while (absl::Now() < deadline) {
+      auto last = supervisor.LastProbe();
+      if (last && last->ok() && (*last)->ready() == want) return true;
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    return false;
+  };
+  EXPECT_TRUE(wait_for_ready(true));
+  server.SetServing(false);  // the fake's Probe now answers ready=false
+  EXPECT_TRUE(wait_for_ready(false));
+  server.SetServing(true);
+  EXPECT_TRUE(wait_for_ready(true));
+  supervisor.Stop();
+}
+
 TEST(PluginSupervisorTest, ReconnectsToAnEndpointThatCameBack) {
   TempDir dir;
   const std::string socket = dir.path() + "/server.sock";
