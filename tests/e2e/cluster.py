@@ -532,6 +532,11 @@ class ControlPlane:
             "--allow-privileged=true", "--profiling=false"])
         self._wait_http(apiserver, f"{self.server}/readyz", lambda status, body: status == 200,
                         client_cert=(self.admin_cert, self.admin_key))
+        # The `kubernetes` Service is created by a controller a moment after
+        # /readyz; pods resolved before it exists would lack KUBERNETES_SERVICE_*.
+        self._wait_http(apiserver, f"{self.server}/api/v1/namespaces/default/services/kubernetes",
+                        lambda status, body: status == 200,
+                        client_cert=(self.admin_cert, self.admin_key))
 
         if self.controllers:
             self._start_controllers()
