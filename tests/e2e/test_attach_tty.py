@@ -128,8 +128,15 @@ class AttachAndTtyTest(VkhostTestCase):
         self.assertTrue(term.read_until(b"\nhello from a tty"), f"no output: {term.screen!r}")
         # kubectl sends the terminal size when it starts and on SIGWINCH; the
         # mock's shell prints the last size the plugin received.
-        term.write(b"stty size\r")
-        self.assertTrue(term.read_until(b"\n40 120"), f"no initial size: {term.screen!r}")
+        # kubectl sends the first size from a goroutine of its own, which may
+        # lose the race with what is typed at once: ask until it is in.
+        initial = False
+        for _ in range(20):
+            term.write(b"stty size\r")
+            if term.read_until(b"\n40 120", timeout=1):
+                initial = True
+                break
+        self.assertTrue(initial, f"no initial size: {term.screen!r}")
         term.set_size(50, 100)
         resized = False
         for _ in range(20):  # the resize and stdin streams are not ordered

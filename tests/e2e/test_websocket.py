@@ -550,8 +550,14 @@ class ThroughApiServerTest(VkhostTestCase):
         try:
             # The mock shell prompts "$ " on a tty; answer once it is there.
             output += read_pty_until(master, b"$ ")
-            os.write(master, b"stty size\n")
-            output += read_pty_until(master, b"$ ")
+            # kubectl sends the first size from a goroutine of its own, which
+            # may lose the race with what is typed at once: ask until it is in.
+            for _ in range(20):
+                os.write(master, b"stty size\n")
+                output += read_pty_until(master, b"$ ")
+                if b"33 101" in output:
+                    break
+                time.sleep(0.2)
             os.write(master, b"exit 6\n")
             output += read_pty_until(master, None)
             process.wait(timeout=30)
