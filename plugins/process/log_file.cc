@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "plugins/process/whole_file.h"
 
 namespace vkhost::process {
 namespace {
@@ -27,13 +28,6 @@ void AppendParsed(absl::string_view data, std::vector<LogLine>* out) {
   for (absl::string_view stored : absl::StrSplit(data, '\n', absl::SkipEmpty())) {
     if (auto line = ParseLogLine(stored)) out->push_back(std::move(*line));
   }
-}
-
-std::string ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 uint64_t InodeOf(const std::string& path) {
@@ -119,8 +113,8 @@ absl::Status ContainerLogWriter::Write(v1::LogEntry::Stream stream,
 
 std::vector<LogLine> ReadLogLines(const std::string& path) {
   std::vector<LogLine> lines;
-  AppendParsed(ReadWhole(path + ".1"), &lines);
-  AppendParsed(ReadWhole(path), &lines);
+  AppendParsed(ReadWholeFile(path + ".1"), &lines);
+  AppendParsed(ReadWholeFile(path), &lines);
   return lines;
 }
 

@@ -30,6 +30,7 @@
 #include "plugins/process/network_checks.h"
 #include "plugins/process/process_tree.h"
 #include "plugins/process/shim.h"
+#include "plugins/process/whole_file.h"
 
 namespace vkhost::process {
 namespace {
@@ -87,13 +88,6 @@ int64_t ParseQuantityBytes(absl::string_view text) {
 bool KillShim(pid_t shim, uint64_t ticks, int signal) {
   if (!ProcessAlive(shim, ticks)) return false;
   return kill(shim, signal) == 0;
-}
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 }  // namespace
@@ -841,7 +835,7 @@ void PodRuntime::Forget() {
   for (auto& c : containers_) {
     for (int i = std::max(1, c->rec.instance - 1); i <= c->rec.instance; ++i) {
       std::string list =
-          ReadFile(deps_.store.InstanceDir(uid_, c->rec.name, i) + "/mountpoints");
+          ReadWholeFile(deps_.store.InstanceDir(uid_, c->rec.name, i) + "/mountpoints");
       for (absl::string_view path : absl::StrSplit(list, '\n', absl::SkipEmpty())) {
         created.emplace_back(path);
       }

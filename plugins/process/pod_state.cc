@@ -17,6 +17,7 @@
 #include "common/log/log.h"
 #include "google/protobuf/util/json_util.h"
 #include "nlohmann/json.hpp"
+#include "plugins/process/whole_file.h"
 
 namespace vkhost::process {
 namespace {
@@ -70,31 +71,7 @@ bool ContainerFromJson(const json& j, ContainerRecord* c) {
   return !c->name.empty();
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
-
-absl::Status WriteFileAtomic(const std::string& path, const std::string& content) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    if (!out.flush()) {
-      return absl::UnavailableError(absl::StrCat("cannot write ", temp, ": ",
-                                                 strerror(errno)));
-    }
-  }
-  if (std::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot rename ", temp, " to ", path, ": ", strerror(errno)));
-  }
-  return absl::OkStatus();
-}
 
 std::string EncodePodRecord(const PodRecord& r) {
   json ports = json::object();
@@ -192,11 +169,11 @@ std::vector<PodStateStore::Loaded> PodStateStore::LoadAll() const {
        std::filesystem::directory_iterator(root_ + "/pods", error)) {
     const std::string dir = entry.path().string();
     Loaded loaded;
-    if (!loaded.spec.ParseFromString(ReadFile(dir + "/pod.pb"))) {
+    if (!loaded.spec.ParseFromString(ReadWholeFile(dir + "/pod.pb"))) {
       VKLOG(WARNING) << "state dir: skipping " << dir << ": unreadable pod.pb";
       continue;
     }
-    absl::StatusOr<PodRecord> record = DecodePodRecord(ReadFile(dir + "/state.json"));
+    absl::StatusOr<PodRecord> record = DecodePodRecord(ReadWholeFile(dir + "/state.json"));
     if (!record.ok()) {
       VKLOG(WARNING) << "state dir: skipping " << dir << ": " << record.status().message();
       continue;

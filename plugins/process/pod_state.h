@@ -84,9 +84,6 @@ class PodStateStore {
   std::string root_;
 };
 
-// Writes `content` to `path` atomically. UNAVAILABLE on failure.
-absl::Status WriteFileAtomic(const std::string& path, const std::string& content);
-
 }  // namespace vkhost::process
 
 #endif  // VKHOST_PLUGINS_PROCESS_POD_STATE_H_

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "plugins/process/whole_file.h"
 
 namespace vkhost::process {
 namespace {
@@ -94,13 +95,6 @@ uint64_t ReadMeminfoField(const std::string& text, const std::string& key) {
   return 0;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 }  // namespace
 
 std::optional<uint64_t> ProcessStartTicks(pid_t pid) {
@@ -148,13 +142,13 @@ void KillTree(pid_t root) {
 }
 
 MemoryInfo ReadMemoryInfo() {
-  std::string text = ReadFile("/proc/meminfo");
+  std::string text = ReadWholeFile("/proc/meminfo");
   return MemoryInfo{ReadMeminfoField(text, "MemTotal"),
                     ReadMeminfoField(text, "MemAvailable")};
 }
 
 uint64_t MachineCpuNanos() {
-  std::string text = ReadFile("/proc/stat");
+  std::string text = ReadWholeFile("/proc/stat");
   std::vector<absl::string_view> words =
       absl::StrSplit(text.substr(0, text.find('\n')), ' ', absl::SkipEmpty());
   uint64_t ticks = 0;
@@ -180,7 +174,7 @@ void ReadPidCounts(uint64_t* used, uint64_t* max) {
   }
   *max = 32768;
   uint64_t value = 0;
-  if (absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadFile("/proc/sys/kernel/pid_max")),
+  if (absl::SimpleAtoi(absl::StripAsciiWhitespace(ReadWholeFile("/proc/sys/kernel/pid_max")),
                        &value)) {
     *max = value;
   }

@@ -27,28 +27,12 @@
 #include "nlohmann/json.hpp"
 #include "plugins/process/log_file.h"
 #include "plugins/process/process_tree.h"
+#include "plugins/process/whole_file.h"
 
 namespace vkhost::process {
 namespace {
 
 using nlohmann::json;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-bool WriteFileAtomically(const std::string& path, const std::string& content) {
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out.flush()) return false;
-  }
-  return std::rename(temp.c_str(), path.c_str()) == 0;
-}
 
 // mkdir -p; appends the directories it created to `created`.
 bool MakeDirs(const std::string& path, std::vector<std::string>* created) {
@@ -109,7 +93,8 @@ std::string SetUpMounts(const std::string& dir, const LaunchSpec& spec) {
   // The plugin removes these (if still empty) when the pod goes away.
   std::string list;
   for (const std::string& path : created) absl::StrAppend(&list, path, "\n");
-  WriteFileAtomically(dir + "/mountpoints", list);
+  // Best effort: without the list, the plugin only leaves mount points behind.
+  WriteFileAtomic(dir + "/mountpoints", list).IgnoreError();
   return problems;
 }
 
@@ -195,7 +180,7 @@ absl::StatusOr<LaunchSpec> DecodeLaunchSpec(const std::string& text) {
 }
 
 std::optional<WorkloadPid> ReadWorkloadPid(const std::string& dir) {
-  json j = json::parse(ReadFile(dir + "/pid.json"), nullptr, false);
+  json j = json::parse(ReadWholeFile(dir + "/pid.json"), nullptr, false);
   if (!j.is_object()) return std::nullopt;
   WorkloadPid pid;
   pid.pid = j.value("pid", 0);
@@ -205,7 +190,7 @@ std::optional<WorkloadPid> ReadWorkloadPid(const std::string& dir) {
 }
 
 std::optional<ExitRecord> ReadExitRecord(const std::string& dir) {
-  json j = json::parse(ReadFile(dir + "/exit.json"), nullptr, false);
+  json j = json::parse(ReadWholeFile(dir + "/exit.json"), nullptr, false);
   if (!j.is_object()) return std::nullopt;
   ExitRecord record;
   record.exit_code = j.value("exit_code", 0);
@@ -222,7 +207,7 @@ bool WriteExitRecord(const std::string& dir, const ExitRecord& record) {
             {"reason", record.reason},
             {"message", record.message},
             {"finished_at_ns", absl::ToUnixNanos(record.finished_at)}};
-  return WriteFileAtomically(dir + "/exit.json", j.dump());
+  return WriteFileAtomic(dir + "/exit.json", j.dump()).ok();
 }
 
 std::string LookPath(const std::string& file, const std::string& path_env,
@@ -441,7 +426,7 @@ int RunShim(const std::string& dir) {
     WriteExitRecord(dir, record);
     return 0;
   };
-  absl::StatusOr<LaunchSpec> spec = DecodeLaunchSpec(ReadFile(dir + "/launch.json"));
+  absl::StatusOr<LaunchSpec> spec = DecodeLaunchSpec(ReadWholeFile(dir + "/launch.json"));
   if (!spec.ok()) return fail_start(128, std::string(spec.status().message()));
 
   // Orphans of the container become the shim's children, so the whole tree
@@ -512,9 +497,10 @@ int RunShim(const std::string& dir) {
                                    spec->working_dir.empty() ? "/" : spec->working_dir,
                                    ": ", strerror(child_errno)));
   }
-  WriteFileAtomically(
+  WriteFileAtomic(
       dir + "/pid.json",
-      json{{"pid", pid}, {"start_ticks", ProcessStartTicks(pid).value_or(0)}}.dump());
+      json{{"pid", pid}, {"start_ticks", ProcessStartTicks(pid).value_or(0)}}.dump())
+      .IgnoreError();
 
   ContainerLogWriter log(dir + "/log", spec->log_max_bytes);
   const int status = RelayUntilExit(pid, signal_fd, spec->tty, s, log);
