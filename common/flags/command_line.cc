@@ -1,6 +1,8 @@
 #include "common/flags/command_line.h"
 
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "absl/flags/parse.h"
 
@@ -17,6 +19,22 @@ std::vector<char*> ParseCommandLine(int argc, char* argv[]) {
     }
   }
   return absl::ParseCommandLine(argc, argv);
+}
+
+std::vector<std::string> RepeatedFlagValues(int argc, char* argv[], const std::string& name) {
+  std::vector<std::string> values;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--") break;
+    for (const std::string& prefix : {"--" + name, "-" + name}) {
+      if (arg == prefix && i + 1 < argc) {
+        values.push_back(argv[++i]);
+      } else if (arg.rfind(prefix + "=", 0) == 0) {
+        values.push_back(arg.substr(prefix.size() + 1));
+      }
+    }
+  }
+  return values;
 }
 
 }  // namespace vkhost::flags

@@ -7,6 +7,7 @@
 #ifndef VKHOST_COMMON_FLAGS_COMMAND_LINE_H_
 #define VKHOST_COMMON_FLAGS_COMMAND_LINE_H_
 
+#include <string>
 #include <vector>
 
 namespace vkhost::flags {
@@ -16,6 +17,12 @@ namespace vkhost::flags {
 // exits with a message on an unknown or malformed flag. Returns the
 // positional arguments, argv[0] first.
 std::vector<char*> ParseCommandLine(int argc, char* argv[]);
+
+// Every value given for the flag `name` (underscore spelling), in order, as
+// `--name=v`, `--name v` or with one dash, up to a "--" argument. Abseil
+// keeps only a flag's last value; this serves flags that may repeat. Call it
+// after ParseCommandLine, whose rewriting of dashes it relies on.
+std::vector<std::string> RepeatedFlagValues(int argc, char* argv[], const std::string& name);
 
 }  // namespace vkhost::flags
 

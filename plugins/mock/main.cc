@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "common/flags/command_line.h"
 #include "plugins/mock/mock_provider.h"
 #include "vkhost/sdk/provider.h"
 
@@ -43,22 +44,9 @@ ABSL_FLAG(std::vector<std::string>, reject_image, {},
 
 namespace {
 
-// absl keeps only the last occurrence of a flag; these may repeat, so
-// collect every value (argv names are already normalised to underscores).
-std::vector<std::string> AllValues(int argc, char* argv[],
-                                   const std::string& name) {
-  std::vector<std::string> values;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--") break;
-    for (const std::string& prefix : {"--" + name, "-" + name}) {
-      if (arg == prefix && i + 1 < argc) {
-        values.push_back(argv[++i]);
-      } else if (arg.rfind(prefix + "=", 0) == 0) {
-        values.push_back(arg.substr(prefix.size() + 1));
-      }
-    }
-  }
+// Every value of a flag that may repeat, each also split at commas.
+std::vector<std::string> AllValues(int argc, char* argv[], const std::string& name) {
+  std::vector<std::string> values = vkhost::flags::RepeatedFlagValues(argc, argv, name);
   std::vector<std::string> split;
   for (const std::string& value : values) {
     for (absl::string_view item : absl::StrSplit(value, ',', absl::SkipEmpty())) {

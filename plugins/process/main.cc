@@ -10,6 +10,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/time/time.h"
+#include "common/flags/command_line.h"
 #include "plugins/process/process_provider.h"
 #include "plugins/process/shim.h"
 #include "vkhost/sdk/provider.h"
@@ -34,27 +35,6 @@ ABSL_FLAG(std::string, mount_namespaces, "auto",
           "auto: bind-mount volumes at their mount paths in a mount namespace when the "
           "machine allows it; off: never.");
 
-namespace {
-
-// absl keeps only the last occurrence of a flag; --image repeats.
-std::vector<std::string> AllValues(int argc, char* argv[], const std::string& name) {
-  std::vector<std::string> values;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--") break;
-    for (const std::string& prefix : {"--" + name, "-" + name}) {
-      if (arg == prefix && i + 1 < argc) {
-        values.push_back(argv[++i]);
-      } else if (arg.rfind(prefix + "=", 0) == 0) {
-        values.push_back(arg.substr(prefix.size() + 1));
-      }
-    }
-  }
-  return values;
-}
-
-}  // namespace
-
 int main(int argc, char* argv[]) {
   if (argc == 3 && std::strcmp(argv[1], "shim") == 0) {
     return vkhost::process::RunShim(argv[2]);
@@ -63,7 +43,7 @@ int main(int argc, char* argv[]) {
   vkhost::sdk::ParseCommandLine(argc, argv);
   vkhost::process::ProcessConfig config;
   config.state_dir = absl::GetFlag(FLAGS_state_dir);
-  for (const std::string& entry : AllValues(argc, argv, "image")) {
+  for (const std::string& entry : vkhost::flags::RepeatedFlagValues(argc, argv, "image")) {
     if (absl::Status s = config.images.Add(entry); !s.ok()) {
       std::fprintf(stderr, "vkhost-process-plugin: %s\n", std::string(s.message()).c_str());
       return 1;
