@@ -25,7 +25,7 @@ import unittest
 from typing import List, Optional
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from test_kubelet_api import non_loopback_ipv4  # noqa: E402
+from test_kubelet_api import proxied_kubelet_args  # noqa: E402
 from test_vkhost import RUN_FOREVER, VkhostTestCase, unique_name  # noqa: E402
 
 
@@ -94,11 +94,7 @@ class AttachAndTtyTest(VkhostTestCase):
 
     @classmethod
     def vkhost_args(cls) -> List[str]:
-        args = [f"--client-ca-file={cls.cp.ca_cert}"]
-        node_ip = non_loopback_ipv4()
-        if node_ip:
-            args.append(f"--node-ip={node_ip}")
-        return args
+        return proxied_kubelet_args(cls.cp)
 
     def kubectl_env(self) -> dict:
         return dict(os.environ, KUBECONFIG=str(self.cp.kubeconfig))

@@ -24,7 +24,7 @@ import unittest
 from typing import List
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from test_kubelet_api import non_loopback_ipv4  # noqa: E402
+from test_kubelet_api import proxied_kubelet_args  # noqa: E402
 from test_vkhost import RUN_FOREVER, VkhostTestCase, unique_name  # noqa: E402
 
 
@@ -33,11 +33,7 @@ class ExecTest(VkhostTestCase):
 
     @classmethod
     def vkhost_args(cls) -> List[str]:
-        cls.node_ip = non_loopback_ipv4()
-        args = [f"--client-ca-file={cls.cp.ca_cert}"]
-        if cls.node_ip:
-            args.append(f"--node-ip={cls.node_ip}")
-        return args
+        return proxied_kubelet_args(cls.cp)
 
     # kubectl's switches back to SPDY for exec/attach and port-forward.
     SPDY_ONLY = {"KUBECTL_REMOTE_COMMAND_WEBSOCKETS": "false",

@@ -40,6 +40,21 @@ def non_loopback_ipv4() -> Optional[str]:
     return None if address.startswith("127.") else address
 
 
+def proxied_kubelet_args(cp) -> List[str]:
+    """vkhost flags for a kubelet API that kube-apiserver calls.
+
+    vkhost trusts the API server's kubelet-client certificate. The node
+    advertises this machine's own address when it has one, because the API
+    server refuses to proxy /api/v1/nodes/<node>/proxy/... to a loopback
+    address (the kubelet port listens on every address).
+    """
+    args = [f"--client-ca-file={cp.ca_cert}"]
+    node_ip = non_loopback_ipv4()
+    if node_ip:
+        args.append(f"--node-ip={node_ip}")
+    return args
+
+
 RFC3339_PREFIX = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z ")
 
 
@@ -51,14 +66,8 @@ class KubeletApiTest(VkhostTestCase):
 
     @classmethod
     def vkhost_args(cls) -> List[str]:
-        # The API server refuses to proxy /api/v1/nodes/<node>/proxy/... to a
-        # loopback address, so the node advertises this machine's own address
-        # when it has one (the kubelet port listens on every address).
         cls.node_ip = non_loopback_ipv4()
-        args = [f"--client-ca-file={cls.cp.ca_cert}"]
-        if cls.node_ip:
-            args.append(f"--node-ip={cls.node_ip}")
-        return args
+        return proxied_kubelet_args(cls.cp)
 
     def running_pod(self) -> tuple:
         namespace = self.make_namespace()

@@ -36,7 +36,7 @@ from typing import Callable, Dict, List, Tuple
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from test_exec import PortForward, echo_round_trip  # noqa: E402
-from test_kubelet_api import non_loopback_ipv4  # noqa: E402
+from test_kubelet_api import proxied_kubelet_args  # noqa: E402
 from test_vkhost import RUN_FOREVER, VkhostTestCase, unique_name  # noqa: E402
 from test_websocket import (ERROR, OP_BINARY, REJECTED_IMAGE, STDIN,  # noqa: E402
                             STDOUT, ChannelSession, HandshakeRefused, KubeletWebSocket,
@@ -163,11 +163,7 @@ class KubeletSessionsTest(VkhostTestCase):
 
     @classmethod
     def vkhost_args(cls) -> List[str]:
-        cls.node_ip = non_loopback_ipv4()
-        args = [f"--client-ca-file={cls.cp.ca_cert}"]
-        if cls.node_ip:
-            args.append(f"--node-ip={cls.node_ip}")
-        return args
+        return proxied_kubelet_args(cls.cp)
 
     @classmethod
     def setUpClass(cls):

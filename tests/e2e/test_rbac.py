@@ -20,7 +20,7 @@ import unittest
 from typing import List
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from test_kubelet_api import non_loopback_ipv4  # noqa: E402
+from test_kubelet_api import proxied_kubelet_args  # noqa: E402
 from test_vkhost import RUN_FOREVER, VkhostTestCase, unique_name  # noqa: E402
 
 RBAC_MANIFEST = pathlib.Path(__file__).resolve().parents[2] / "deploy" / "rbac.yaml"
@@ -51,11 +51,7 @@ class LeastPrivilegeTest(VkhostTestCase):
 
     @classmethod
     def vkhost_args(cls) -> List[str]:
-        args = [f"--client-ca-file={cls.cp.ca_cert}"]
-        node_ip = non_loopback_ipv4()
-        if node_ip:
-            args.append(f"--node-ip={node_ip}")
-        return args
+        return proxied_kubelet_args(cls.cp)
 
     def test_identity_is_the_service_account(self):
         # Guards the test itself: it must not run vkhost as admin.

@@ -22,7 +22,7 @@ import unittest
 from typing import List
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from test_kubelet_api import non_loopback_ipv4  # noqa: E402
+from test_kubelet_api import non_loopback_ipv4, proxied_kubelet_args  # noqa: E402
 from test_vkhost import RUN_FOREVER, VkhostTestCase, unique_name  # noqa: E402
 
 MIB = 1 << 20
@@ -34,7 +34,7 @@ class KubectlTopTest(VkhostTestCase):
 
     @classmethod
     def vkhost_args(cls) -> List[str]:
-        return [f"--client-ca-file={cls.cp.ca_cert}", f"--node-ip={non_loopback_ipv4()}"]
+        return proxied_kubelet_args(cls.cp)
 
     @classmethod
     def setUpClass(cls):

@@ -42,7 +42,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from test_exec import PortForward, echo_round_trip  # noqa: E402
-from test_kubelet_api import non_loopback_ipv4  # noqa: E402
+from test_kubelet_api import proxied_kubelet_args  # noqa: E402
 from test_vkhost import RUN_FOREVER, VkhostTestCase, unique_name  # noqa: E402
 
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
@@ -479,11 +479,7 @@ class ThroughApiServerTest(VkhostTestCase):
 
     @classmethod
     def vkhost_args(cls) -> List[str]:
-        cls.node_ip = non_loopback_ipv4()
-        args = [f"--client-ca-file={cls.cp.ca_cert}"]
-        if cls.node_ip:
-            args.append(f"--node-ip={cls.node_ip}")
-        return args
+        return proxied_kubelet_args(cls.cp)
 
     @classmethod
     def setUpClass(cls):
